@@ -57,3 +57,15 @@ export interface LlmProvider {
   readonly name: string;
   complete(req: LlmRequest): Promise<LlmResponse>;
 }
+
+/** What the circuit breaker (or any provider wrapper) says about the provider's availability. */
+export interface LlmAvailability {
+  open: boolean;
+  /** Seconds until a trial call is allowed again, when open. */
+  retryAfterSeconds: number | null;
+}
+
+/** A provider that can tell whether calls are currently refused (the circuit breaker). */
+export interface GuardedLlmProvider extends LlmProvider {
+  availability(): LlmAvailability;
+}
