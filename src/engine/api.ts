@@ -71,6 +71,9 @@ export interface WorkflowEngine {
    */
   subscribe(executionId: string, listener: EventListener): () => void;
 
+  /** Stored executions by status (every status present, zero when none): for /metrics. */
+  countByStatus(): Promise<Record<ExecutionStatus, number>>;
+
   /** Readiness facts for /readyz. */
   health(): Promise<{ storeWritable: boolean; definitionsLoaded: number; llmBreakerOpen: boolean; llmRetryAfterSeconds: number | null }>;
 
