@@ -72,9 +72,12 @@ export function isStrictCompatible(schema: JsonSchema): boolean {
   return strictNode(schema);
 }
 
+const STRICT_FORMATS = new Set(['date-time', 'time', 'date', 'duration', 'email', 'hostname', 'ipv4', 'ipv6', 'uuid']);
+
 function strictNode(node: unknown): boolean {
   if (!isRecord(node)) return false;
   for (const key of Object.keys(node)) if (!STRICT_KEYWORDS.has(key)) return false;
+  if (node.format !== undefined && !STRICT_FORMATS.has(String(node.format))) return false;
   const properties = node.properties;
   if (typeIncludes(node, 'object') || properties !== undefined) {
     if (node.additionalProperties !== false) return false;

@@ -34,8 +34,12 @@ describe('strict mode', () => {
             type: 'array',
             items: {
               type: 'object',
-              properties: { title: { type: 'string' }, hours: { type: ['number', 'null'] } },
-              required: ['title', 'hours'],
+              properties: {
+                title: { type: 'string' },
+                hours: { type: ['number', 'null'] },
+                due: { type: 'string', format: 'date' },
+              },
+              required: ['title', 'hours', 'due'],
               additionalProperties: false,
             },
           },
@@ -52,6 +56,7 @@ describe('strict mode', () => {
     ['no additionalProperties', { type: 'object', properties: { a: { type: 'string' } }, required: ['a'] }],
     ['an unsupported keyword', { ...SUMMARY_SCHEMA, properties: { summary: { type: 'string', minLength: 1 } } }],
     ['a default', { ...SUMMARY_SCHEMA, properties: { summary: { type: 'string', default: '' } } }],
+    ['a format strict mode lacks', { ...SUMMARY_SCHEMA, properties: { summary: { type: 'string', format: 'uri' } } }],
     ['a non-object root', { type: 'array', items: { type: 'string' } }],
     ['anyOf at the root', { type: 'object', anyOf: [SUMMARY_SCHEMA] }],
     [
