@@ -1,0 +1,237 @@
+/**
+ * WebSocket gateway at /api/v1/ws/executions/{execution_id} (asyncapi.yaml).
+ *
+ * Lossless hand-over from replay to live: a client's subscription to the engine starts BEFORE the
+ * stored state is read, live events that arrive meanwhile are queued, and every stored event is
+ * delivered at most once by comparing its seq with the last seq sent. One engine subscription per
+ * execution serves all of its clients, and each event is serialised once.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer } from 'ws';
+import { CLOSE_CODES } from '../../generated/asyncapi.js';
+import { isDomainError } from '../domain/errors.js';
+import type { Logger } from '../domain/logger.js';
+import { TERMINAL_STATUSES, type AnyExecutionEvent, type ExecutionEvent } from '../domain/types.js';
+import type { Actor, WorkflowEngine } from '../engine/api.js';
+import type { Authenticator } from '../http/auth.js';
+import { toExecutionResponse } from '../http/presenters.js';
+
+export interface GatewayOptions {
+  /** A client whose unsent bytes pass this is dropped with 1013 (default 1 MiB). */
+  maxBufferedBytes?: number;
+  /** Ping every this often; a peer that did not answer the previous ping is dropped (default 30 s). */
+  pingIntervalMs?: number;
+  /** Largest message accepted from a client (default 4 KiB; clients are not supposed to send). */
+  maxPayload?: number;
+  /** After a close frame, how long a peer gets to finish the handshake before it is cut (default 2 s). */
+  closeTimeoutMs?: number;
+}
+
+export interface GatewayDeps {
+  engine: WorkflowEngine;
+  authenticate: Authenticator;
+  logger: Logger;
+  options?: GatewayOptions;
+}
+
+export interface Gateway {
+  /** Closes every client with 1001 and stops accepting upgrades. */
+  close(): Promise<void>;
+  clientCount(): number;
+  /** Engine subscriptions held (one per execution with clients). */
+  channelCount(): number;
+}
+
+const PATH = /^\/api\/v1\/ws\/executions\/([^/]+)$/;
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const TERMINAL_EVENTS = new Set(['execution_completed', 'execution_failed', 'execution_cancelled']);
+
+type CloseName = keyof typeof CLOSE_CODES;
+
+interface Client {
+  ws: WebSocket;
+  executionId: string;
+  /** Live events held back while the stored ones are replayed. */
+  queue: { event: AnyExecutionEvent; text: string }[] | null;
+  lastSeq: number;
+  alive: boolean;
+  closing: boolean;
+}
+
+interface Channel {
+  clients: Set<Client>;
+  unsubscribe: () => void;
+}
+
+export function attachWebSocketGateway(server: Server, deps: GatewayDeps): Gateway {
+  const opts = {
+    maxBufferedBytes: deps.options?.maxBufferedBytes ?? 1024 * 1024,
+    pingIntervalMs: deps.options?.pingIntervalMs ?? 30_000,
+    maxPayload: deps.options?.maxPayload ?? 4096,
+    closeTimeoutMs: deps.options?.closeTimeoutMs ?? 2000,
+  };
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload, perMessageDeflate: false });
+  const channels = new Map<string, Channel>();
+  const clients = new Set<Client>();
+  let closed = false;
+
+  function closeClient(client: Client, name: CloseName, reason?: string): void {
+    if (client.closing) return;
+    client.closing = true;
+    const { code, reason: defaultReason } = CLOSE_CODES[name];
+    client.ws.close(code, reason ?? defaultReason);
+    // A peer that does not read never completes the close handshake: cut it.
+    const timer = setTimeout(() => client.ws.terminate(), opts.closeTimeoutMs);
+    client.ws.once('close', () => clearTimeout(timer));
+  }
+
+  function deliver(client: Client, event: AnyExecutionEvent, text: string): void {
+    if (client.closing) return;
+    if (event.event_type !== 'step_progress' && event.event_type !== 'snapshot') {
+      if (event.seq <= client.lastSeq) return; // already sent during the replay
+      client.lastSeq = event.seq;
+    }
+    if (client.ws.bufferedAmount > opts.maxBufferedBytes) {
+      deps.logger.warn(
+        { execution_id: client.executionId, buffered: client.ws.bufferedAmount },
+        'dropping slow WebSocket client',
+      );
+      closeClient(client, 'TRY_AGAIN_LATER');
+      return;
+    }
+    client.ws.send(text);
+    if (TERMINAL_EVENTS.has(event.event_type)) closeClient(client, 'NORMAL');
+  }
+
+  function join(client: Client): void {
+    let channel = channels.get(client.executionId);
+    if (!channel) {
+      const created: Channel = {
+        clients: new Set(),
+        unsubscribe: deps.engine.subscribe(client.executionId, (event) => {
+          const text = JSON.stringify(event);
+          for (const c of created.clients) {
+            if (c.queue) c.queue.push({ event, text });
+            else deliver(c, event, text);
+          }
+        }),
+      };
+      channel = created;
+      channels.set(client.executionId, channel);
+    }
+    channel.clients.add(client);
+  }
+
+  function leave(client: Client): void {
+    clients.delete(client);
+    const channel = channels.get(client.executionId);
+    if (!channel) return;
+    channel.clients.delete(client);
+    if (channel.clients.size === 0) {
+      channel.unsubscribe();
+      channels.delete(client.executionId);
+    }
+  }
+
+  async function start(client: Client, actor: Actor, afterSeq: number | null): Promise<void> {
+    join(client);
+    const execution = await deps.engine.get(client.executionId, actor);
+    if (afterSeq === null) {
+      const snapshot: ExecutionEvent<'snapshot'> = {
+        event_type: 'snapshot',
+        execution_id: execution.execution_id,
+        seq: execution.last_seq,
+        step_id: execution.current_step_id,
+        timestamp: new Date().toISOString(),
+        data: { execution: toExecutionResponse(execution) },
+      };
+      client.ws.send(JSON.stringify(snapshot));
+      client.lastSeq = execution.last_seq;
+    } else {
+      client.lastSeq = afterSeq;
+      for (;;) {
+        const page = await deps.engine.events(client.executionId, actor, client.lastSeq, 500);
+        for (const event of page) deliver(client, event, JSON.stringify(event));
+        if (page.length < 500 || client.closing) break;
+      }
+    }
+    const queued = client.queue ?? [];
+    client.queue = null;
+    for (const { event, text } of queued) deliver(client, event, text);
+    // Already finished before we went live: nothing more will come.
+    if (TERMINAL_STATUSES.includes(execution.status) && client.lastSeq >= execution.last_seq)
+      closeClient(client, 'NORMAL');
+  }
+
+  function onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const executionId = decodeURIComponent(PATH.exec(url.pathname)?.[1] ?? '');
+    const client: Client = { ws, executionId, queue: [], lastSeq: 0, alive: true, closing: false };
+    clients.add(client);
+    ws.on('pong', () => (client.alive = true));
+    ws.on('message', () => closeClient(client, 'POLICY_VIOLATION'));
+    ws.on('error', (err) => deps.logger.debug({ err, execution_id: executionId }, 'WebSocket error'));
+    ws.on('close', () => leave(client));
+
+    const actor = deps.authenticate({
+      authorization: req.headers.authorization,
+      apiKey: typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined,
+      accessToken: url.searchParams.get('access_token') ?? undefined,
+    });
+    if (!actor) return closeClient(client, 'UNAUTHENTICATED');
+    if (!UUID.test(executionId)) return closeClient(client, 'BAD_REQUEST', 'execution id must be a UUID');
+    const rawAfter = url.searchParams.get('after_seq');
+    if (rawAfter !== null && !/^\d{1,15}$/.test(rawAfter))
+      return closeClient(client, 'BAD_REQUEST', 'after_seq must be a non-negative integer');
+    start(client, actor, rawAfter === null ? null : Number(rawAfter)).catch((err: unknown) => {
+      if (isDomainError(err) && err.code === 'EXECUTION_NOT_FOUND') return closeClient(client, 'NOT_FOUND');
+      deps.logger.error({ err, execution_id: executionId }, 'WebSocket subscription failed');
+      closeClient(client, 'GOING_AWAY', 'internal error');
+    });
+  }
+
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (closed || !PATH.test(pathname)) {
+      socket.end(
+        `HTTP/1.1 ${closed ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
+  }
+
+  server.on('upgrade', onUpgrade);
+  const pinger = setInterval(() => {
+    for (const client of clients) {
+      if (!client.alive) {
+        client.ws.terminate();
+        continue;
+      }
+      client.alive = false;
+      client.ws.ping();
+    }
+  }, opts.pingIntervalMs);
+  pinger.unref();
+
+  return {
+    async close() {
+      closed = true;
+      clearInterval(pinger);
+      server.off('upgrade', onUpgrade);
+      const all = [...clients].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.ws.readyState === WebSocket.CLOSED) return resolve();
+            c.ws.once('close', () => resolve());
+            closeClient(c, 'GOING_AWAY');
+          }),
+      );
+      await Promise.all(all);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+    clientCount: () => clients.size,
+    channelCount: () => channels.size,
+  };
+}
