@@ -38,7 +38,8 @@ interface HttpLikeError {
 
 function issues(err: HttpLikeError): { path: string; message: string }[] {
   return (err.errors ?? []).map((e) => ({
-    path: (e.path ?? '').replace(/^\.?/, '/').replace(/\./g, '/'),
+    // The validator says `/body/project_id` (ajv) or `.body.project_id` (older paths).
+    path: (e.path ?? '').startsWith('/') ? (e.path ?? '') : `/${(e.path ?? '').replace(/^\./, '').replace(/\./g, '/')}`,
     message: e.message ?? 'invalid',
   }));
 }
