@@ -190,8 +190,9 @@ export class LowdbExecutionStore implements ExecutionStore {
       if (this.index.has(id)) throw new Error(`Execution ${id} already exists`);
       assertAppendable(0, execution, events);
       const doc = this.document(id);
-      doc.data = { execution: structuredClone(execution), events: structuredClone([...events]) };
-      await doc.write();
+      const record: StoredRecord = { execution: structuredClone(execution), events: structuredClone([...events]) };
+      await doc.adapter.write(record);
+      doc.data = record;
       this.index.upsert(indexEntryOf(execution));
       this.remember(id, doc);
     });
@@ -205,16 +206,13 @@ export class LowdbExecutionStore implements ExecutionStore {
       if (!doc) throw new Error(`Execution ${id} does not exist`);
       const previous = doc.data;
       assertAppendable(previous.execution.last_seq, execution, appendedEvents);
-      doc.data = {
+      const next: StoredRecord = {
         execution: structuredClone(execution),
         events: previous.events.concat(structuredClone([...appendedEvents])),
       };
-      try {
-        await doc.write();
-      } catch (err) {
-        doc.data = previous;
-        throw err;
-      }
+      // Readers keep seeing the previous version until the new one is durable.
+      await doc.adapter.write(next);
+      doc.data = next;
       this.index.upsert(indexEntryOf(execution));
     });
   }
