@@ -99,11 +99,14 @@ export function parseDefinition(file: string, text: string): LoadedWorkflow {
   const fail = (path: string, message: string): void => {
     problems.push({ file, path, message });
   };
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
       const at = e.linePos?.[0];
-      fail('/', `YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${e.message.split('\n')[0]}`);
+      fail(
+        '/',
+        `YAML syntax error${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`,
+      );
     }
     throw new DefinitionError(problems);
   }
