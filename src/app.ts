@@ -135,7 +135,8 @@ export function buildApp(deps: AppDeps): express.Express {
   app.use(
     OpenApiValidator.middleware({
       apiSpec: structuredClone(specs.openapi) as never,
-      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: true },
+      // Bodies are never coerced (42 is not "42"); query, path and headers are, by the validator itself.
+      validateRequests: { allowUnknownQueryParameters: false, coerceTypes: false },
       validateResponses: deps.validateResponses ? { removeAdditional: false } : false,
       validateSecurity: false,
       validateFormats: true,

@@ -13,7 +13,7 @@ import { WorkflowRegistry } from './engine/registry.js';
 import { createAuthenticator } from './http/auth.js';
 import { createMetrics } from './http/metrics.js';
 import { createLlmProvider } from './llm/index.js';
-import type { GuardedLlmProvider, LlmProvider } from './llm/port.js';
+import { isGuarded, type GuardedLlmProvider, type LlmProvider } from './llm/port.js';
 import { FileIdempotencyStore, LowdbExecutionStore } from './store/lowdb.js';
 import { attachWebSocketGateway, type Gateway, type GatewayOptions } from './ws/gateway.js';
 
@@ -52,15 +52,10 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   await store.init();
   await idempotencyStore.init();
 
-  let engineRef: Engine | undefined;
-  let llmRef: LlmProvider | GuardedLlmProvider | undefined;
-  const breakerOpen = (): boolean =>
-    llmRef !== undefined && 'availability' in llmRef && typeof llmRef.availability === 'function'
-      ? llmRef.availability().open
-      : false;
+  // The closures read `engine` and `llm` at scrape time, after both exist.
   const metrics = createMetrics({
-    countByStatus: () => engineRef!.countByStatus(),
-    breakerOpen,
+    countByStatus: () => engine.countByStatus(),
+    breakerOpen: () => isGuarded(llm) && llm.availability().open,
   });
   const llm =
     overrides.llm ??
@@ -68,7 +63,6 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       onCall: (record) => metrics.onLlmCall(record),
       onStateChange: (to, from) => logger.warn({ from, to }, `LLM circuit breaker ${to}`),
     });
-  llmRef = llm;
   if (config.llm.provider === 'fake' && !overrides.llm) {
     logger.warn(
       '*** LLM_PROVIDER=fake: a deterministic offline model fabricates every output. Set LLM_PROVIDER, LLM_MODEL and LLM_API_KEY (or LLM_BASE_URL) for a real model. ***',
@@ -87,7 +81,6 @@ export async function startService(config: Config, overrides: ServiceOverrides =
       ...overrides.engineOptions,
     },
   });
-  engineRef = engine;
 
   const authenticate = createAuthenticator(config.auth.mode, config.auth.apiKeys);
   const app = buildApp({

@@ -63,7 +63,11 @@ export function toDomainError(error: unknown, method: string, path: string, body
   // express-openapi-validator
   switch (status) {
     case 400:
-      return new DomainError('VALIDATION_ERROR', 'Request validation failed', { errors: issues(err) });
+      // The validator lists its problems; anything else that says 400 (a broken gzip body, say)
+      // only has a message.
+      return err.errors?.length
+        ? new DomainError('VALIDATION_ERROR', 'Request validation failed', { errors: issues(err) })
+        : new DomainError('VALIDATION_ERROR', `Bad request: ${err.message ?? 'unreadable request'}`);
     case 401:
       return new DomainError('UNAUTHENTICATED', 'A valid API key is required (Authorization Bearer or X-API-Key)');
     case 404:

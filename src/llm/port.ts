@@ -69,3 +69,7 @@ export interface LlmAvailability {
 export interface GuardedLlmProvider extends LlmProvider {
   availability(): LlmAvailability;
 }
+
+export function isGuarded(llm: LlmProvider): llm is GuardedLlmProvider {
+  return typeof (llm as Partial<GuardedLlmProvider>).availability === 'function';
+}
