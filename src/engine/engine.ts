@@ -62,6 +62,9 @@ export interface EngineOptions {
   progressIntervalMs: number;
 }
 
+/** How long after a call's deadline the engine aborts it itself, if the provider has not. */
+const TIMEOUT_BACKSTOP_GRACE_MS = 200;
+
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   maxConcurrentExecutions: 100,
   llmConcurrency: 8,
@@ -975,10 +978,14 @@ class WorkflowExecutor implements Engine {
     const onRunAbort = (): void => call.abort(runSignal.reason);
     runSignal.addEventListener('abort', onRunAbort, { once: true });
     let timedOut = false;
+    // The provider is told `timeoutMs` and owns the deadline: it reports a timeout as a retryable
+    // failure, which the circuit breaker counts. This timer is only a backstop for providers that
+    // ignore it; firing at the same moment it would win the race and turn every timeout into a
+    // caller abort, which the breaker (rightly) does not count.
     const timer = setTimeout(() => {
       timedOut = true;
       call.abort(new Error(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
+    }, timeoutMs + TIMEOUT_BACKSTOP_GRACE_MS);
     const progress = new ProgressBatcher(this.options.progressIntervalMs, (delta) => {
       this.bus.publish(
         progressEvent(
