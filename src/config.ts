@@ -31,6 +31,8 @@ export interface Config {
     responseFormat: 'json_schema' | 'json_object';
     breakerFailureThreshold: number;
     breakerCooldownMs: number;
+    /** `fake` only: milliseconds before each answer, so demos and crash tests see steps in flight. */
+    fakeDelayMs: number;
   };
   maxConcurrentExecutions: number;
   auth: { mode: AuthMode; apiKeys: ApiKeyEntry[] };
@@ -187,6 +189,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       responseFormat: oneOf(env, 'LLM_RESPONSE_FORMAT', 'json_schema', ['json_schema', 'json_object'] as const),
       breakerFailureThreshold: int(env, 'LLM_BREAKER_THRESHOLD', 5, 1, 1000),
       breakerCooldownMs: int(env, 'LLM_BREAKER_COOLDOWN_MS', 30000, 100, 3_600_000),
+      fakeDelayMs: int(env, 'LLM_FAKE_DELAY_MS', 0, 0, 600_000),
     },
     maxConcurrentExecutions: int(env, 'MAX_CONCURRENT_EXECUTIONS', 100, 1, 100_000),
     auth: { mode: authMode, apiKeys },

@@ -28,6 +28,8 @@ export interface LlmConfig {
   breakerFailureThreshold?: number;
   /** Cool-down of an open circuit before a trial call (default 30000 ms). */
   breakerCooldownMs?: number;
+  /** `fake` only: latency of every answer (LLM_FAKE_DELAY_MS), for demos and crash tests. */
+  fakeDelayMs?: number;
 }
 
 export const DEFAULT_MODELS: Record<Exclude<LlmProviderName, 'fake'>, string> = {
@@ -49,7 +51,7 @@ export function createLlmProvider(config: LlmConfig, observers: LlmObservers = {
 function createModel(config: LlmConfig): LlmProvider {
   switch (config.provider) {
     case 'fake':
-      return new FakeLlm();
+      return new FakeLlm({ delayMs: config.fakeDelayMs ?? 0 });
     case 'openai':
       return new OpenAiCompatibleLlm({
         baseUrl: config.baseUrl ?? undefined,
