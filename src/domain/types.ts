@@ -141,6 +141,9 @@ export interface Execution {
   definition_hash: string;
 }
 
+/** What clients see of an execution: everything but the stored definition snapshot. */
+export type ExecutionView = Omit<Execution, 'definition' | 'definition_hash'>;
+
 export const EVENT_TYPES = [
   'snapshot',
   'execution_started',
@@ -162,7 +165,7 @@ export type EventType = (typeof EVENT_TYPES)[number];
 
 /** The `data` of each event type, as asyncapi.yaml describes them. */
 export interface EventData {
-  snapshot: { execution: unknown };
+  snapshot: { execution: ExecutionView };
   execution_started: { workflow_id: string; workflow_version: number; project_id: string };
   step_started: { step_name: string; step_type: 'llm' | 'clarification'; attempt: number; revision: number };
   step_progress: { delta: string; attempt: number };

@@ -40,7 +40,7 @@ export function resolvePointer(doc: Json, ref: string): unknown {
     .reduce<unknown>((node, key) => (node as Json)[key], doc);
 }
 
-function deref<T>(doc: Json, node: T): T {
+function deref<T>(doc: Json, node: unknown): T {
   let cur: unknown = node;
   while (cur && typeof cur === 'object' && '$ref' in (cur as Json)) {
     cur = resolvePointer(doc, (cur as Json).$ref as string);
