@@ -19,13 +19,7 @@ export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly ExecutionStatus[] = ['completed', 'failed', 'cancelled'];
 
 export type StepStatus =
-  | 'pending'
-  | 'running'
-  | 'waiting_acceptance'
-  | 'waiting_clarification'
-  | 'completed'
-  | 'failed'
-  | 'cancelled';
+  'pending' | 'running' | 'waiting_acceptance' | 'waiting_clarification' | 'completed' | 'failed' | 'cancelled';
 
 export type JsonSchema = Record<string, unknown>;
 

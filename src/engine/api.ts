@@ -2,12 +2,7 @@
  * What the engine offers the outside (HTTP services, WebSocket gateway, demo). The HTTP and WS
  * layers depend on this interface only, so tests can swap in any implementation.
  */
-import type {
-  AnyExecutionEvent,
-  Execution,
-  ExecutionStatus,
-  WorkflowDefinition,
-} from '../domain/types.js';
+import type { AnyExecutionEvent, Execution, ExecutionStatus, WorkflowDefinition } from '../domain/types.js';
 
 export interface Actor {
   id: string;
@@ -75,7 +70,12 @@ export interface WorkflowEngine {
   countByStatus(): Promise<Record<ExecutionStatus, number>>;
 
   /** Readiness facts for /readyz. */
-  health(): Promise<{ storeWritable: boolean; definitionsLoaded: number; llmBreakerOpen: boolean; llmRetryAfterSeconds: number | null }>;
+  health(): Promise<{
+    storeWritable: boolean;
+    definitionsLoaded: number;
+    llmBreakerOpen: boolean;
+    llmRetryAfterSeconds: number | null;
+  }>;
 
   /** Continue executions found pending/running in the store. */
   recover(): Promise<void>;
