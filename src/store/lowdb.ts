@@ -84,8 +84,12 @@ export class LowdbExecutionStore implements ExecutionStore {
         if (!SAFE_ID.test(id)) throw new CorruptRecordError('file name is not an execution id');
         entries.push(readRecordHead(path, id));
       } catch (err) {
-        if (!(err instanceof CorruptRecordError)) throw err;
-        corrupt.push(await this.setAside(path, err.message));
+        if (err instanceof CorruptRecordError) corrupt.push(await this.setAside(path, err.message));
+        else {
+          // Unreadable rather than malformed (permissions, a directory): leave it exactly as it is.
+          this.logger.warn({ file: path, err }, 'unreadable execution file skipped');
+          corrupt.push(path);
+        }
       }
     }
     this.index.load(entries);
@@ -309,6 +313,7 @@ export class FileIdempotencyStore implements IdempotencyStore {
     try {
       await doc.read();
     } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
       const file = (doc.adapter as DurableJsonFile<unknown>).filename;
       const target = corruptName(file, this.clock());
       await rename(file, target).catch(() => undefined);

@@ -121,3 +121,22 @@ describe('the lowdb execution store', () => {
     await reopened.close();
   });
 });
+
+describe('the lowdb execution store with an unreadable entry', () => {
+  it('when an entry cannot be read at all (a directory named like a record), then it is left untouched, logged, and the rest loads', async () => {
+    const dataDir = await tempDir();
+    const { store } = await openStore(dataDir);
+    const good = buildExecution();
+    await store.create(good, []);
+    await store.close();
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(dataDir, 'executions', 'odd.json'));
+    const { store: reopened, logger } = await openStore(dataDir);
+    expect(await reopened.get(good.execution_id)).toEqual(good);
+    expect(logger.at('warn').map((w) => (w.obj as { file: string }).file)).toEqual([
+      join(dataDir, 'executions', 'odd.json'),
+    ]);
+    expect(await readdir(join(dataDir, 'executions'))).toContain('odd.json');
+    await reopened.close();
+  });
+});
