@@ -34,6 +34,7 @@ import type {
 import { EventBus } from '../events/bus.js';
 import { appendEvents, draft, progressEvent, type AnyEventDraft } from '../events/log.js';
 import {
+  isGuarded,
   LlmError,
   type ChatMessage,
   type GuardedLlmProvider,
@@ -133,10 +134,6 @@ interface Run {
 type CallResult =
   { kind: 'response'; response: LlmResponse } | { kind: 'error'; error: LlmError } | { kind: 'aborted' };
 
-function isGuarded(llm: LlmProvider): llm is GuardedLlmProvider {
-  return typeof (llm as Partial<GuardedLlmProvider>).availability === 'function';
-}
-
 function notFound(executionId: string): DomainError {
   return new DomainError('EXECUTION_NOT_FOUND', `Execution ${executionId} not found`, { execution_id: executionId });
 }
@@ -175,6 +172,7 @@ class WorkflowExecutor implements Engine {
   private readonly schemas = new SchemaCache();
   private readonly templates = new TemplateRenderer();
   private stopping = false;
+  private lastCreatedMs = 0;
 
   constructor(deps: EngineDeps) {
     this.registry = deps.registry;
@@ -283,7 +281,7 @@ class WorkflowExecutor implements Engine {
       projectId: input.projectId,
       initialContext: input.initialContext,
       createdBy: input.actor.id,
-      now: this.now(),
+      now: this.creationTime(),
     });
     await this.store.create(execution, []);
     this.logger.info(
@@ -469,6 +467,16 @@ class WorkflowExecutor implements Engine {
 
   private now(): string {
     return this.clock().toISOString();
+  }
+
+  /**
+   * Creation times strictly increase within the process, so "newest first" is the order in which
+   * executions were started even when several start in the same millisecond.
+   */
+  private creationTime(): string {
+    const ms = Math.max(this.clock().getTime(), this.lastCreatedMs + 1);
+    this.lastCreatedMs = ms;
+    return new Date(ms).toISOString();
   }
 
   private assertAccepting(): void {

@@ -146,3 +146,29 @@ describe('visibility and listing', () => {
     expect(await h.engine.countByStatus()).toMatchObject({ completed: 1, pending: 0, running: 0, failed: 0 });
   });
 });
+
+describe('creation order', () => {
+  afterAll(removeTempDirs);
+
+  it('when executions start within the same millisecond, then newest first is still the order they were started in', async () => {
+    const frozen = new Date('2026-11-26T12:00:00.000Z');
+    const h = await startHarness({ clock: () => frozen });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const e = await h.engine.start({
+          workflowId: 'quick-summary',
+          projectId: `p${i}`,
+          initialContext: { text: 'x' },
+          actor: ADMIN,
+        });
+        ids.push(e.execution_id);
+      }
+      const page = await h.engine.list({ limit: 100 });
+      expect(page.items.map((e) => e.execution_id)).toEqual([...ids].reverse());
+      expect(new Set(page.items.map((e) => e.created_at)).size).toBe(12);
+    } finally {
+      await h.close();
+    }
+  });
+});

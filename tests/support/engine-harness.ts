@@ -45,6 +45,7 @@ export interface HarnessOptions {
   observer?: EngineDeps['observer'];
   registry?: WorkflowRegistry;
   recover?: boolean;
+  clock?: () => Date;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
@@ -61,6 +62,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     llm: opts.llm ?? fake,
     logger,
     newId: randomUUID,
+    clock: opts.clock,
     random: () => 0.5,
     options: {
       retry: { baseDelayMs: 5, maxDelayMs: 20 },
