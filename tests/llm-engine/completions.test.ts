@@ -7,7 +7,11 @@ import type { AnyExecutionEvent } from '../../src/domain/types.js';
 import { SUMMARY, metricValue, startLlmService, type LlmService, type SentBody } from './harness.js';
 
 let svc: LlmService;
-afterEach(async () => {
+beforeAll(async () => {
+  svc = await startLlmService();
+});
+afterEach(() => svc.reset());
+afterAll(async () => {
   await svc.stop();
 });
 
@@ -21,12 +25,12 @@ async function outputSchemaOf(workflowId: string, stepId: string): Promise<Recor
 
 describe('quick-summary with an OpenAI-compatible model', () => {
   it("when the model answers valid JSON, then it is the step's output and the tokens are on the step, the execution and /metrics", async () => {
-    svc = await startLlmService();
     svc.model.enqueue({
       type: 'reply',
       text: JSON.stringify(SUMMARY),
       usage: { prompt_tokens: 120, completion_tokens: 30, total_tokens: 150 },
     });
+    const before = await svc.metrics();
 
     const started = await svc.start('quick-summary', { text: 'The quick brown fox jumps over the lazy dog.' });
     const done = await svc.waitForStatus(started.execution_id, 'completed');
@@ -38,17 +42,16 @@ describe('quick-summary with an OpenAI-compatible model', () => {
     const completed = (await svc.events(started.execution_id)).find((e) => e.event_type === 'step_completed');
     expect(completed?.data).toMatchObject({ output: SUMMARY, attempts: 1, usage });
 
-    const metrics = await svc.metrics();
-    expect(metricValue(metrics, 'hitl_llm_tokens_total', { provider: 'openai', kind: 'prompt' })).toBe(120);
-    expect(metricValue(metrics, 'hitl_llm_tokens_total', { provider: 'openai', kind: 'completion' })).toBe(30);
-    expect(metricValue(metrics, 'hitl_llm_calls_total', { provider: 'openai', model: 'm', outcome: 'success' })).toBe(
-      1,
-    );
-    expect(metricValue(metrics, 'hitl_llm_breaker_open')).toBe(0);
+    const after = await svc.metrics();
+    const grew = (name: string, labels: Record<string, string>): number =>
+      metricValue(after, name, labels) - metricValue(before, name, labels);
+    expect(grew('hitl_llm_tokens_total', { provider: 'openai', kind: 'prompt' })).toBe(120);
+    expect(grew('hitl_llm_tokens_total', { provider: 'openai', kind: 'completion' })).toBe(30);
+    expect(grew('hitl_llm_calls_total', { provider: 'openai', model: 'm', outcome: 'success' })).toBe(1);
+    expect(metricValue(after, 'hitl_llm_breaker_open')).toBe(0);
   });
 
   it("when a step runs, then the request carries the rendered prompt and the step's output schema as response_format json_schema", async () => {
-    svc = await startLlmService();
     svc.model.enqueue({ type: 'reply', text: JSON.stringify(SUMMARY) });
 
     const started = await svc.start('quick-summary', { text: 'Otters hold hands while sleeping.' });
@@ -70,23 +73,27 @@ describe('quick-summary with an OpenAI-compatible model', () => {
   });
 
   it('when LLM_RESPONSE_FORMAT=json_object, then the request asks for json_object and puts the schema in the system prompt', async () => {
-    svc = await startLlmService({ env: { LLM_RESPONSE_FORMAT: 'json_object' } });
-    svc.model.enqueue({ type: 'reply', text: JSON.stringify(SUMMARY) });
+    const jsonObject = await startLlmService({ env: { LLM_RESPONSE_FORMAT: 'json_object' } });
+    try {
+      jsonObject.model.enqueue({ type: 'reply', text: JSON.stringify(SUMMARY) });
 
-    const started = await svc.start('quick-summary', { text: 'Otters.' });
-    const done = await svc.waitForStatus(started.execution_id, 'completed');
+      const started = await jsonObject.start('quick-summary', { text: 'Otters.' });
+      const done = await jsonObject.waitForStatus(started.execution_id, 'completed');
 
-    expect(done.steps[0]!.output).toEqual(SUMMARY);
-    const body = sent(0);
-    expect(body.response_format).toEqual({ type: 'json_object' });
-    expect(body.messages[0]!.role).toBe('system');
-    expect(body.messages[0]!.content).toContain(JSON.stringify(await outputSchemaOf('quick-summary', 'summarize')));
+      expect(done.steps[0]!.output).toEqual(SUMMARY);
+      const body = jsonObject.model.requests[0]!.body as SentBody;
+      expect(body.response_format).toEqual({ type: 'json_object' });
+      expect(body.messages[0]!.role).toBe('system');
+      expect(body.messages[0]!.content).toContain(JSON.stringify(await outputSchemaOf('quick-summary', 'summarize')));
+    } finally {
+      await jsonObject.stop();
+    }
   });
 });
 
 describe('streaming', () => {
   it('when the model streams many chunks quickly, then subscribers get fewer, batched step_progress events that add up to the text, and the output is validated', async () => {
-    svc = await startLlmService({ engineOptions: { progressIntervalMs: 50 } });
+    expect(svc.service.engine.options.progressIntervalMs).toBe(50);
     const text = JSON.stringify(SUMMARY);
     const chunks = text.match(/.{1,3}/g)!;
     svc.model.enqueue({ type: 'reply', chunks, chunkDelayMs: 4 });
@@ -111,7 +118,6 @@ describe('streaming', () => {
   });
 
   it('when the streamed text is not schema-valid, then the deltas were still streamed but the step is retried, not completed', async () => {
-    svc = await startLlmService();
     svc.model.enqueue({ type: 'reply', chunks: ['{"title":', '"only a title"}'] });
     svc.model.enqueue({ type: 'reply', text: JSON.stringify(SUMMARY) });
 

@@ -3,14 +3,19 @@
  * wire, deadlines, rate limits, server errors, client errors and output that is not what the
  * step asked for. Checked from outside: HTTP answers, stored events, requests the server saw.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { AnyExecutionEvent } from '../../src/domain/types.js';
-import { SUMMARY, startLlmService, type LlmService, type SentBody } from './harness.js';
+import { SEED_WORKFLOWS, SUMMARY, startLlmService, type LlmService, type SentBody } from './harness.js';
 
+// One service for the tests that need no special settings; the timeouts have their own below.
 let svc: LlmService;
-afterEach(async () => {
+beforeAll(async () => {
+  svc = await startLlmService();
+});
+afterEach(() => svc.reset());
+afterAll(async () => {
   await svc.stop();
 });
 
@@ -26,12 +31,13 @@ function stepFailures(
 
 describe('cancel', () => {
   it('when an execution is cancelled while the model is streaming, then the HTTP request to the model is aborted on the wire', async () => {
-    svc = await startLlmService();
     svc.model.enqueue({ type: 'reply', chunks: ['{"title":', '"half'], then: 'hang' });
 
     const started = await svc.start('quick-summary', TEXT);
     const call = await svc.model.request(0);
-    await waitUntil(() => svc.published.some((e) => e.event_type === 'step_progress'));
+    await waitUntil(() =>
+      svc.published.some((e) => e.execution_id === started.execution_id && e.event_type === 'step_progress'),
+    );
 
     const res = await svc.http().post(`/api/v1/executions/${started.execution_id}/cancel`).expect(200);
     expect((res.body as { status: string }).status).toBe('cancelled');
@@ -51,39 +57,24 @@ describe('cancel', () => {
 });
 
 describe('timeouts', () => {
-  it('when the model never answers within LLM_TIMEOUT_MS, then each attempt is cut off, retried, and the execution pauses', async () => {
-    svc = await startLlmService({ env: { LLM_TIMEOUT_MS: '150' } });
-    svc.model.setDefault({ type: 'hang' });
-
-    const started = await svc.start('quick-summary', TEXT);
-    const paused = await svc.waitForStatus(started.execution_id, 'paused');
-
-    expect(paused.error).toMatch(
-      /^LLM_UNAVAILABLE: step summarize: .*timed out after 150 ms.*\(after 3 attempt\(s\)\)$/,
-    );
-    expect(paused.steps[0]).toMatchObject({ status: 'failed', attempts: 3 });
-    expect(svc.model.requests).toHaveLength(3);
-    await Promise.all(svc.model.requests.map((r) => r.closed));
-    expect(svc.model.requests.every((r) => r.clientClosed)).toBe(true);
-    const events = await svc.events(started.execution_id);
-    expect(stepFailures(events).map((f) => f.will_retry)).toEqual([true, true, false]);
-    expect(events.at(-1)!.event_type).toBe('execution_paused');
-  });
-
-  it('when a step sets timeout_ms, then it overrides LLM_TIMEOUT_MS, and a stream that stalls half-way times out too', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'hitl-llm-workflows-'));
+  // LLM_TIMEOUT_MS is short; the `tight` workflow's step sets a longer timeout_ms of its own.
+  let slow: LlmService;
+  let workflowsDir: string;
+  beforeAll(async () => {
+    workflowsDir = await mkdtemp(path.join(tmpdir(), 'hitl-llm-workflows-'));
+    await cp(SEED_WORKFLOWS, workflowsDir, { recursive: true });
     await writeFile(
-      path.join(dir, 'tight.yaml'),
+      path.join(workflowsDir, 'tight.yaml'),
       [
         'id: tight',
-        'name: Tight deadline',
-        'description: One step with its own short deadline.',
+        'name: Own deadline',
+        'description: One step with a deadline of its own.',
         'version: 1',
         'steps:',
         '  - id: summarize',
         '    name: Summarize',
         '    type: llm',
-        '    timeout_ms: 200',
+        '    timeout_ms: 400',
         '    prompt: "Summarize {{ context.text }}"',
         '    output_schema:',
         '      type: object',
@@ -91,30 +82,60 @@ describe('timeouts', () => {
         '      properties: { title: { type: string } }',
       ].join('\n'),
     );
-    try {
-      svc = await startLlmService({ env: { WORKFLOWS_DIR: dir, LLM_TIMEOUT_MS: '60000' } });
-      svc.model.enqueue({ type: 'reply', chunks: ['{"title":'], then: 'hang' });
-      svc.model.enqueue({ type: 'reply', text: '{"title":"ok"}' });
+    slow = await startLlmService({ env: { WORKFLOWS_DIR: workflowsDir, LLM_TIMEOUT_MS: '150' } });
+  });
+  afterEach(() => slow.reset());
+  afterAll(async () => {
+    await slow.stop();
+    await rm(workflowsDir, { recursive: true, force: true });
+  });
 
-      const t0 = Date.now();
-      const started = await svc.start('tight', { text: 'x' });
-      const done = await svc.waitForStatus(started.execution_id, 'completed');
+  it('when the model never answers within LLM_TIMEOUT_MS, then each attempt is cut off, retried, and the execution pauses', async () => {
+    slow.model.setDefault({ type: 'hang' });
 
-      expect(Date.now() - t0).toBeLessThan(5000);
-      expect(done.steps[0]).toMatchObject({ attempts: 2, output: { title: 'ok' } });
-      expect(svc.model.requests[0]!.clientClosed).toBe(true);
-      const [failure] = stepFailures(await svc.events(started.execution_id));
-      expect(failure).toMatchObject({ will_retry: true });
-      expect(failure!.error).toMatch(/timed out after 200 ms/);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const started = await slow.start('quick-summary', TEXT);
+    const paused = await slow.waitForStatus(started.execution_id, 'paused');
+
+    expect(paused.error).toMatch(
+      /^LLM_UNAVAILABLE: step summarize: .*timed out after 150 ms.*\(after 3 attempt\(s\)\)$/,
+    );
+    expect(paused.steps[0]).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(slow.model.requests).toHaveLength(3);
+    await Promise.all(slow.model.requests.map((r) => r.closed));
+    expect(slow.model.requests.every((r) => r.clientClosed)).toBe(true);
+    const events = await slow.events(started.execution_id);
+    expect(stepFailures(events).map((f) => f.will_retry)).toEqual([true, true, false]);
+    expect(events.at(-1)!.event_type).toBe('execution_paused');
+  });
+
+  it('when a step sets timeout_ms, then it overrides LLM_TIMEOUT_MS, and a stream that stalls half-way times out too', async () => {
+    const arrivals: number[] = [];
+    slow.model.enqueue(
+      () => {
+        arrivals.push(Date.now());
+        return { type: 'reply', chunks: ['{"title":'], then: 'hang' };
+      },
+      () => {
+        arrivals.push(Date.now());
+        // Slower than LLM_TIMEOUT_MS, within the step's own deadline.
+        return { type: 'reply', chunks: ['{"title":', '"ok"}'], chunkDelayMs: 100 };
+      },
+    );
+
+    const started = await slow.start('tight', { text: 'x' });
+    const done = await slow.waitForStatus(started.execution_id, 'completed');
+
+    expect(done.steps[0]).toMatchObject({ attempts: 2, output: { title: 'ok' } });
+    expect(slow.model.requests[0]!.clientClosed).toBe(true);
+    expect(arrivals[1]! - arrivals[0]!).toBeGreaterThanOrEqual(390);
+    const [failure] = stepFailures(await slow.events(started.execution_id));
+    expect(failure).toMatchObject({ will_retry: true });
+    expect(failure!.error).toMatch(/timed out after 400 ms/);
   });
 });
 
 describe('retryable server answers', () => {
   it('when the model answers 429 with Retry-After, then the retry waits at least that long', async () => {
-    svc = await startLlmService();
     const arrivals: number[] = [];
     svc.model.enqueue(
       () => {
@@ -139,7 +160,6 @@ describe('retryable server answers', () => {
   });
 
   it('when the model keeps answering 500, then the step is retried, the execution pauses, and POST resume completes it once the server is healthy', async () => {
-    svc = await startLlmService();
     svc.model.setDefault({ type: 'status', status: 500 });
 
     const started = await svc.start('quick-summary', TEXT);
@@ -168,7 +188,6 @@ describe('retryable server answers', () => {
   });
 
   it('when the server garbles its answer (a body that is not JSON), then it is retried as a transport failure', async () => {
-    svc = await startLlmService();
     svc.model.enqueue(
       { type: 'malformed_json' },
       { type: 'broken_sse' },
@@ -187,7 +206,6 @@ describe('client errors', () => {
   it.each([400, 401, 403])(
     'when the model answers %i, then the step is not retried and the execution fails',
     async (status) => {
-      svc = await startLlmService();
       svc.model.setDefault({ type: 'status', status, body: { error: { message: `scripted ${status}`, type: 'x' } } });
 
       const started = await svc.start('quick-summary', TEXT);
@@ -205,7 +223,6 @@ describe('client errors', () => {
 
 describe('invalid output', () => {
   it('when the model keeps answering output that is not valid, then each retry feeds the error back and the execution fails after max_attempts', async () => {
-    svc = await startLlmService();
     svc.model.enqueue(
       { type: 'reply', text: 'Sure! Here is your summary: a fox.' },
       { type: 'reply', text: '{"title":"Fox"}' },

@@ -60,6 +60,8 @@ export interface LlmService {
   /** Persisted events, from GET /executions/{id}/events. */
   events: (id: string) => Promise<AnyExecutionEvent[]>;
   metrics: () => Promise<string>;
+  /** Between tests sharing one service: forgets scripts, recorded requests and published events. */
+  reset: () => void;
   stop: () => Promise<void>;
 }
 
@@ -131,6 +133,11 @@ export async function startLlmService(opts: LlmServiceOptions = {}): Promise<Llm
       return (res.body as { items: AnyExecutionEvent[] }).items;
     },
     metrics: async () => (await http().get('/metrics').expect(200)).text,
+    reset: () => {
+      model.reset();
+      model.setDefault({ type: 'reply', text: '{}' });
+      published.length = 0;
+    },
     stop: async () => {
       unsubscribe();
       await service.stop();
