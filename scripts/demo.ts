@@ -70,6 +70,8 @@ class Demo {
   private readonly streams = new Map<string, { chars: number; tail: string; printedAt: number; unprinted: boolean }>();
   private readonly decided = new Set<string>();
   private executionId: string | null = null;
+  /** Set once the execution has stopped on its own (paused, failed, cancelled): leave it be. */
+  private executionStopped = false;
   private lastSeq = 0;
   private waitingFor = 'the server';
   private actions: Promise<void> = Promise.resolve();
@@ -192,8 +194,9 @@ class Demo {
     return { executionId, outputs, usage, elapsedMs: performance.now() - this.t0 };
   }
 
+  /** When the demo gives up on an execution that is still going, it does not leave it behind. */
   private async cancelLeftover(): Promise<void> {
-    if (!this.executionId) return;
+    if (!this.executionId || this.executionStopped) return;
     try {
       const res = await this.client.POST('/api/v1/executions/{execution_id}/cancel', {
         params: { path: { execution_id: this.executionId } },
@@ -346,15 +349,18 @@ class Demo {
         this.waitingFor = 'the final state';
         return 'completed';
       case 'execution_paused':
+        this.executionStopped = true;
         this.line('#', 'execution paused', event.data.error ?? '');
         return new DemoError(
           `the execution paused: ${event.data.error ?? 'no error given'}. ` +
             `Once the model is reachable again: POST /api/v1/executions/${event.execution_id}/resume`,
         );
       case 'execution_failed':
+        this.executionStopped = true;
         this.line('#', 'execution failed', event.data.error);
         return new DemoError(`the execution failed: ${event.data.error}`);
       case 'execution_cancelled':
+        this.executionStopped = true;
         this.line('#', 'execution cancelled', `by ${event.data.actor}`);
         return new DemoError(`the execution was cancelled by ${event.data.actor}`);
       default:

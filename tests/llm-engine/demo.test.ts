@@ -113,6 +113,18 @@ describe('npm run demo', () => {
     );
   });
 
+  it('when the model stays unavailable, then the demo stops with the pause and leaves the execution paused, to be resumed', async () => {
+    svc.model.setDefault({ type: 'status', status: 503 });
+    const { out, text } = capture();
+
+    await expect(runDemo({ apiUrl: svc.service.url, out })).rejects.toThrow(
+      /the execution paused: LLM_UNAVAILABLE: step draft_brief: .*POST \/api\/v1\/executions\/[0-9a-f-]{36}\/resume/,
+    );
+    const id = /Execution ([0-9a-f-]{36})/.exec(text())![1]!;
+    expect((await svc.get(id)).status).toBe('paused');
+    expect(text()).toContain('(retrying in');
+  });
+
   it('when nothing happens for too long, then the demo times out naming what it waited for, and cancels its execution', async () => {
     svc.model.setDefault({ type: 'hang' });
     const { out, text } = capture();
