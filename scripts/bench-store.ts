@@ -59,14 +59,14 @@ export interface StoreBenchResult {
   load: { executions: number; ms: number; rssMb: number };
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** One real completed execution and its events, produced by the engine. */
-async function sampleRecord(): Promise<StoredRecord> {
+export async function sampleRecord(): Promise<StoredRecord> {
   const registry = await WorkflowRegistry.load(resolve(__dirname, '../seeds/workflows'));
   const store = new MemoryExecutionStore();
   const engine = createEngine({ registry, store, llm: new FakeLlm() });
@@ -89,7 +89,7 @@ async function sampleRecord(): Promise<StoredRecord> {
   };
 }
 
-function cloneRecord(template: StoredRecord, index: number): StoredRecord {
+export function cloneRecord(template: StoredRecord, index: number): StoredRecord {
   const id = randomUUID();
   const created = new Date(Date.UTC(2026, 0, 1) + index * 1000).toISOString();
   const execution: Execution = { ...template.execution, execution_id: id, created_at: created, updated_at: created };
@@ -98,7 +98,7 @@ function cloneRecord(template: StoredRecord, index: number): StoredRecord {
 }
 
 /** Writes record files directly (no fsync): only to set the stage quickly. */
-async function seedFiles(dir: string, template: StoredRecord, from: number, to: number): Promise<string[]> {
+export async function seedFiles(dir: string, template: StoredRecord, from: number, to: number): Promise<string[]> {
   await mkdir(join(dir, 'executions'), { recursive: true });
   const ids: string[] = [];
   const batch = 256;

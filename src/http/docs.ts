@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 
-function redocBundle(): string {
+export function redocBundle(): string {
   const file = require.resolve('@redocly/cli/lib/chunks/redoc.standalone.js');
   // The bundle is an ES module ending in `export{RedocStandalone,hydrate,init};`; inlined in a
   // module script its top-level `const` bindings are what we need.
@@ -12,7 +12,7 @@ function redocBundle(): string {
 }
 
 /** Escapes `</script` so JSON or code can sit inside a <script> element. */
-function forScript(text: string): string {
+export function forScript(text: string): string {
   return text.replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
 }
 
