@@ -4,7 +4,13 @@
  * Lossless hand-over from replay to live: a client's subscription to the engine starts BEFORE the
  * stored state is read, live events that arrive meanwhile are queued, and every stored event is
  * delivered at most once by comparing its seq with the last seq sent. One engine subscription per
- * execution serves all of its clients, and each event is serialised once.
+ * execution serves all of its clients, and each event is serialised once, to one buffer that every
+ * client is sent.
+ *
+ * Live fan-out never waits for anyone: a client whose send buffer passes the bound is dropped with
+ * 1013. Catching up (the replay) is paced by the client instead: past the bound the replay waits
+ * for that client's buffer to drain, so a healthy client is not dropped for having a long history
+ * to read; one that stopped reading is found by ping/pong.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -47,13 +53,22 @@ const PATH = /^\/api\/v1\/ws\/executions\/([^/]+)$/;
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const TERMINAL_EVENTS = new Set(['execution_completed', 'execution_failed', 'execution_cancelled']);
 
+const REPLAY_PAGE = 500;
+
 type CloseName = keyof typeof CLOSE_CODES;
+
+/** An event and its serialised form, made once and sent to every client of the execution. */
+interface Outgoing {
+  event: AnyExecutionEvent;
+  data: Buffer;
+}
 
 interface Client {
   ws: WebSocket;
   executionId: string;
-  /** Live events held back while the stored ones are replayed. */
-  queue: { event: AnyExecutionEvent; text: string }[] | null;
+  /** Live events held back while the stored state is read and replayed. */
+  queue: Outgoing[] | null;
+  /** Seq of the last stored event this client has (or its snapshot's, or its after_seq). */
   lastSeq: number;
   alive: boolean;
   closing: boolean;
@@ -62,6 +77,18 @@ interface Client {
 interface Channel {
   clients: Set<Client>;
   unsubscribe: () => void;
+}
+
+/**
+ * ws answers a protocol error of the peer (a message over maxPayload: 1009; a bad frame: 1002,
+ * 1007) by closing with the code alone, but every close of this channel carries a reason.
+ */
+function giveProtocolClosesAReason(ws: WebSocket): void {
+  const close = ws.close.bind(ws);
+  ws.close = (code?: number, reason?: string | Buffer) => {
+    if (code === undefined || reason !== undefined) return close(code, reason);
+    close(code, code === CLOSE_CODES.MESSAGE_TOO_BIG.code ? CLOSE_CODES.MESSAGE_TOO_BIG.reason : 'invalid frame');
+  };
 }
 
 export function attachWebSocketGateway(server: Server, deps: GatewayDeps): Gateway {
@@ -79,19 +106,39 @@ export function attachWebSocketGateway(server: Server, deps: GatewayDeps): Gatew
   function closeClient(client: Client, name: CloseName, reason?: string): void {
     if (client.closing) return;
     client.closing = true;
-    const { code, reason: defaultReason } = CLOSE_CODES[name];
-    client.ws.close(code, reason ?? defaultReason);
+    if (client.ws.readyState === WebSocket.CLOSED) return;
+    const { code, reason: contractReason } = CLOSE_CODES[name];
+    client.ws.close(code, reason ?? contractReason);
     // A peer that does not read never completes the close handshake: cut it.
     const timer = setTimeout(() => client.ws.terminate(), opts.closeTimeoutMs);
     client.ws.once('close', () => clearTimeout(timer));
   }
 
-  function deliver(client: Client, event: AnyExecutionEvent, text: string): void {
-    if (client.closing) return;
-    if (event.event_type !== 'step_progress' && event.event_type !== 'snapshot') {
-      if (event.seq <= client.lastSeq) return; // already sent during the replay
-      client.lastSeq = event.seq;
+  function encode(event: AnyExecutionEvent): Outgoing {
+    return { event, data: Buffer.from(JSON.stringify(event)) };
+  }
+
+  /** False when the event is not for this client (a duplicate, stale progress) or it is closing. */
+  function admit(client: Client, event: AnyExecutionEvent): boolean {
+    if (client.closing) return false;
+    if (event.event_type === 'step_progress') {
+      // Progress of a moment the client has already seen past (queued while the replay sent
+      // later stored events) would arrive out of order: it is not stored, so skip it.
+      return event.seq >= client.lastSeq;
     }
+    if (event.seq <= client.lastSeq) return false; // already sent by the replay or in the snapshot
+    client.lastSeq = event.seq;
+    return true;
+  }
+
+  function send(client: Client, out: Outgoing, onWritten?: () => void): void {
+    client.ws.send(out.data, { binary: false }, onWritten);
+    if (TERMINAL_EVENTS.has(out.event.event_type)) closeClient(client, 'NORMAL');
+  }
+
+  /** Live delivery: never waits; a client that has fallen too far behind is dropped. */
+  function deliver(client: Client, out: Outgoing): void {
+    if (!admit(client, out.event)) return;
     if (client.ws.bufferedAmount > opts.maxBufferedBytes) {
       deps.logger.warn(
         { execution_id: client.executionId, buffered: client.ws.bufferedAmount },
@@ -100,8 +147,7 @@ export function attachWebSocketGateway(server: Server, deps: GatewayDeps): Gatew
       closeClient(client, 'TRY_AGAIN_LATER');
       return;
     }
-    client.ws.send(text);
-    if (TERMINAL_EVENTS.has(event.event_type)) closeClient(client, 'NORMAL');
+    send(client, out);
   }
 
   function join(client: Client): void {
@@ -110,10 +156,10 @@ export function attachWebSocketGateway(server: Server, deps: GatewayDeps): Gatew
       const created: Channel = {
         clients: new Set(),
         unsubscribe: deps.engine.subscribe(client.executionId, (event) => {
-          const text = JSON.stringify(event);
+          const out = encode(event);
           for (const c of created.clients) {
-            if (c.queue) c.queue.push({ event, text });
-            else deliver(c, event, text);
+            if (c.queue) c.queue.push(out);
+            else deliver(c, out);
           }
         }),
       };
@@ -134,9 +180,28 @@ export function attachWebSocketGateway(server: Server, deps: GatewayDeps): Gatew
     }
   }
 
+  /** Stored events after `afterSeq`, page by page, waiting for the client to read when it lags. */
+  async function replay(client: Client, actor: Actor, afterSeq: number): Promise<void> {
+    client.lastSeq = afterSeq;
+    for (;;) {
+      const page = await deps.engine.events(client.executionId, actor, client.lastSeq, REPLAY_PAGE);
+      for (const event of page) {
+        if (!admit(client, event)) continue;
+        if (client.ws.bufferedAmount > opts.maxBufferedBytes) {
+          // Resolves once this event is written out (or the socket is gone): the buffer is empty.
+          await new Promise<void>((resolve) => send(client, encode(event), () => resolve()));
+        } else {
+          send(client, encode(event));
+        }
+      }
+      if (page.length < REPLAY_PAGE || client.closing) return;
+    }
+  }
+
   async function start(client: Client, actor: Actor, afterSeq: number | null): Promise<void> {
     join(client);
     const execution = await deps.engine.get(client.executionId, actor);
+    if (client.closing) return;
     if (afterSeq === null) {
       const snapshot: ExecutionEvent<'snapshot'> = {
         event_type: 'snapshot',
@@ -149,57 +214,64 @@ export function attachWebSocketGateway(server: Server, deps: GatewayDeps): Gatew
       client.ws.send(JSON.stringify(snapshot));
       client.lastSeq = execution.last_seq;
     } else {
-      client.lastSeq = afterSeq;
-      for (;;) {
-        const page = await deps.engine.events(client.executionId, actor, client.lastSeq, 500);
-        for (const event of page) deliver(client, event, JSON.stringify(event));
-        if (page.length < 500 || client.closing) break;
-      }
+      await replay(client, actor, afterSeq);
     }
     const queued = client.queue ?? [];
     client.queue = null;
-    for (const { event, text } of queued) deliver(client, event, text);
+    for (const out of queued) deliver(client, out);
     // Already finished before we went live: nothing more will come.
     if (TERMINAL_STATUSES.includes(execution.status) && client.lastSeq >= execution.last_seq)
       closeClient(client, 'NORMAL');
   }
 
-  function onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const executionId = decodeURIComponent(PATH.exec(url.pathname)?.[1] ?? '');
+  function onConnection(ws: WebSocket, url: URL, req: IncomingMessage): void {
+    // Not decoded: a UUID has nothing to decode, and a malformed escape must not throw here.
+    const executionId = PATH.exec(url.pathname)?.[1] ?? '';
     const client: Client = { ws, executionId, queue: [], lastSeq: 0, alive: true, closing: false };
     clients.add(client);
+    giveProtocolClosesAReason(ws);
     ws.on('pong', () => (client.alive = true));
     ws.on('message', () => closeClient(client, 'POLICY_VIOLATION'));
     ws.on('error', (err) => deps.logger.debug({ err, execution_id: executionId }, 'WebSocket error'));
     ws.on('close', () => leave(client));
 
-    const actor = deps.authenticate({
-      authorization: req.headers.authorization,
-      apiKey: typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined,
-      accessToken: url.searchParams.get('access_token') ?? undefined,
-    });
-    if (!actor) return closeClient(client, 'UNAUTHENTICATED');
-    if (!UUID.test(executionId)) return closeClient(client, 'BAD_REQUEST', 'execution id must be a UUID');
-    const rawAfter = url.searchParams.get('after_seq');
-    if (rawAfter !== null && !/^\d{1,15}$/.test(rawAfter))
-      return closeClient(client, 'BAD_REQUEST', 'after_seq must be a non-negative integer');
-    start(client, actor, rawAfter === null ? null : Number(rawAfter)).catch((err: unknown) => {
+    const failed = (err: unknown): void => {
       if (isDomainError(err) && err.code === 'EXECUTION_NOT_FOUND') return closeClient(client, 'NOT_FOUND');
       deps.logger.error({ err, execution_id: executionId }, 'WebSocket subscription failed');
+      // The contract has no code for an internal error; 1001 tells the client to come back later.
       closeClient(client, 'GOING_AWAY', 'internal error');
-    });
+    };
+    try {
+      const actor = deps.authenticate({
+        authorization: req.headers.authorization,
+        apiKey: typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined,
+        accessToken: url.searchParams.get('access_token') ?? undefined,
+      });
+      if (!actor) return closeClient(client, 'UNAUTHENTICATED');
+      if (!UUID.test(executionId)) return closeClient(client, 'BAD_REQUEST');
+      const rawAfter = url.searchParams.get('after_seq');
+      if (rawAfter !== null && !/^\d{1,15}$/.test(rawAfter)) return closeClient(client, 'BAD_REQUEST');
+      start(client, actor, rawAfter === null ? null : Number(rawAfter)).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 
   function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (closed || !PATH.test(pathname)) {
+    let url: URL | null = null;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      // An unparsable request target is answered like an unknown path.
+    }
+    if (closed || !url || !PATH.test(url.pathname)) {
       socket.end(
         `HTTP/1.1 ${closed ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
       );
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
+    const target = url;
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, target, req));
   }
 
   server.on('upgrade', onUpgrade);
