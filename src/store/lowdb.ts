@@ -22,6 +22,7 @@ import type {
   IdempotencyRecord,
   IdempotencyStore,
 } from './port.js';
+import { freezeShared } from './immutable.js';
 import { assertAppendable, eventsAfter, SAFE_ID, type StoredRecord } from './records.js';
 import { CorruptRecordError, parseRecord, readRecordHead, serializeRecord } from './record-file.js';
 
@@ -170,6 +171,7 @@ export class LowdbExecutionStore implements ExecutionStore {
       this.index.remove(id);
       return null;
     }
+    doc.data = freezeShared(doc.data);
     this.remember(id, doc);
     return doc;
   }
@@ -194,7 +196,7 @@ export class LowdbExecutionStore implements ExecutionStore {
       if (this.index.has(id)) throw new Error(`Execution ${id} already exists`);
       assertAppendable(0, execution, events);
       const doc = this.document(id);
-      const record: StoredRecord = { execution: structuredClone(execution), events: structuredClone([...events]) };
+      const record: StoredRecord = freezeShared({ execution, events: [...events] });
       await doc.adapter.write(record);
       doc.data = record;
       this.index.upsert(indexEntryOf(execution));
@@ -210,10 +212,7 @@ export class LowdbExecutionStore implements ExecutionStore {
       if (!doc) throw new Error(`Execution ${id} does not exist`);
       const previous = doc.data;
       assertAppendable(previous.execution.last_seq, execution, appendedEvents);
-      const next: StoredRecord = {
-        execution: structuredClone(execution),
-        events: previous.events.concat(structuredClone([...appendedEvents])),
-      };
+      const next: StoredRecord = freezeShared({ execution, events: [...previous.events, ...appendedEvents] });
       // Readers keep seeing the previous version until the new one is durable.
       await doc.adapter.write(next);
       doc.data = next;
@@ -223,7 +222,7 @@ export class LowdbExecutionStore implements ExecutionStore {
 
   async get(executionId: string): Promise<Execution | null> {
     const record = await this.read(executionId);
-    return record ? structuredClone(record.execution) : null;
+    return record ? record.execution : null;
   }
 
   async list(query: ExecutionQuery): Promise<ExecutionPage> {
@@ -232,7 +231,7 @@ export class LowdbExecutionStore implements ExecutionStore {
     const items: Execution[] = [];
     for (const id of ids) {
       const record = await this.read(id);
-      if (record) items.push(structuredClone(record.execution));
+      if (record) items.push(record.execution);
     }
     return { items, nextCursor };
   }

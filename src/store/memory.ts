@@ -1,7 +1,8 @@
-/** In-memory adapters: same semantics as the durable ones (copies in and out), nothing on disk. */
+/** In-memory adapters: same semantics as the durable ones (immutable snapshots), nothing on disk. */
 import type { AnyExecutionEvent, Execution, ExecutionStatus } from '../domain/types.js';
 import { ExecutionIndex, indexEntryOf } from './execution-index.js';
 import type { ExecutionPage, ExecutionQuery, ExecutionStore, IdempotencyRecord, IdempotencyStore } from './port.js';
+import { freezeShared } from './immutable.js';
 import { assertAppendable, eventsAfter, type StoredRecord } from './records.js';
 
 export class MemoryExecutionStore implements ExecutionStore {
@@ -15,10 +16,7 @@ export class MemoryExecutionStore implements ExecutionStore {
       throw new Error(`Execution ${execution.execution_id} already exists`);
     }
     assertAppendable(0, execution, events);
-    this.records.set(execution.execution_id, {
-      execution: structuredClone(execution),
-      events: structuredClone([...events]),
-    });
+    this.records.set(execution.execution_id, freezeShared({ execution, events: [...events] }));
     this.index.upsert(indexEntryOf(execution));
   }
 
@@ -26,21 +24,21 @@ export class MemoryExecutionStore implements ExecutionStore {
     const current = this.records.get(execution.execution_id);
     if (!current) throw new Error(`Execution ${execution.execution_id} does not exist`);
     assertAppendable(current.execution.last_seq, execution, appendedEvents);
-    this.records.set(execution.execution_id, {
-      execution: structuredClone(execution),
-      events: current.events.concat(structuredClone([...appendedEvents])),
-    });
+    this.records.set(
+      execution.execution_id,
+      freezeShared({ execution, events: [...current.events, ...appendedEvents] }),
+    );
     this.index.upsert(indexEntryOf(execution));
   }
 
   async get(executionId: string): Promise<Execution | null> {
     const record = this.records.get(executionId);
-    return record ? structuredClone(record.execution) : null;
+    return record ? record.execution : null;
   }
 
   async list(query: ExecutionQuery): Promise<ExecutionPage> {
     const { ids, nextCursor } = this.index.page(query);
-    return { items: ids.map((id) => structuredClone(this.records.get(id)!.execution)), nextCursor };
+    return { items: ids.map((id) => this.records.get(id)!.execution), nextCursor };
   }
 
   async events(executionId: string, afterSeq: number, limit: number): Promise<AnyExecutionEvent[]> {

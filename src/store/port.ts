@@ -27,7 +27,7 @@ export interface ExecutionQuery {
 }
 
 export interface ExecutionPage {
-  /** Newest first (created_at, then execution_id, both descending). Copies. */
+  /** Newest first (created_at, then execution_id, both descending). Immutable snapshots. */
   items: Execution[];
   nextCursor: string | null;
 }
@@ -42,7 +42,7 @@ export interface ExecutionStore {
    * the stored ones), atomically and durably before it resolves.
    */
   save(execution: Execution, appendedEvents: readonly AnyExecutionEvent[]): Promise<void>;
-  /** A copy of the stored execution, or null. */
+  /** The stored execution as an immutable (deep-frozen) snapshot, never a live reference; or null. */
   get(executionId: string): Promise<Execution | null>;
   list(query: ExecutionQuery): Promise<ExecutionPage>;
   /** Stored events with seq > afterSeq, in seq order, at most `limit`. */

@@ -22,13 +22,20 @@ describe.each(adapters)('ExecutionStore contract: %s', (_, make) => {
     await store.close();
   });
 
-  it('when an execution is created and saved, then get returns the latest state as a copy, never a live reference', async () => {
+  it('when an execution is created and saved, then get returns the latest state as an immutable snapshot, never a live reference', async () => {
     const { execution, events } = withStartEvents(buildExecution());
     await store.create(execution, events);
     const copy = await store.get(execution.execution_id);
     expect(copy).toEqual(execution);
-    copy!.status = 'failed';
-    copy!.steps[0]!.attempts = 99;
+    // A reader cannot change stored state by accident: writes to the snapshot throw.
+    expect(() => {
+      copy!.status = 'failed';
+    }).toThrow(TypeError);
+    expect(() => {
+      copy!.steps[0]!.attempts = 99;
+    }).toThrow(TypeError);
+    expect(() => (copy!.decisions as unknown[]).push({})).toThrow(TypeError);
+    // Nor can the writer, by changing the object it passed in after the save.
     execution.steps[0]!.attempts = 42;
     expect((await store.get(execution.execution_id))!.status).toBe('running');
     expect((await store.get(execution.execution_id))!.steps[0]!.attempts).toBe(0);

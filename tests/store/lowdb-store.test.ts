@@ -15,6 +15,21 @@ async function openStore(dataDir: string, logger = new RecordingLogger()) {
 }
 
 describe('the lowdb execution store', () => {
+  it('when a record is read back from disk, then it is an immutable snapshot too', async () => {
+    const dataDir = await tempDir();
+    const first = await openStore(dataDir);
+    const a = withStartEvents(buildExecution());
+    await first.store.create(a.execution, a.events);
+    await first.store.close();
+    const { store } = await openStore(dataDir);
+    const loaded = await store.get(a.execution.execution_id);
+    expect(loaded).toEqual(a.execution);
+    expect(Object.isFrozen(loaded) && Object.isFrozen(loaded!.steps[0])).toBe(true);
+    const [event] = await store.events(a.execution.execution_id, 0, 1);
+    expect(Object.isFrozen(event)).toBe(true);
+    await store.close();
+  });
+
   it('when reopened, then every execution and event is there, read from one file per execution', async () => {
     const dataDir = await tempDir();
     const { store } = await openStore(dataDir);
