@@ -107,5 +107,9 @@ export const CLOSE_CODES = {
   "NOT_FOUND": {
     "code": 4404,
     "reason": "execution not found"
+  },
+  "INTERNAL_ERROR": {
+    "code": 1011,
+    "reason": "internal error; reconnect with after_seq"
   }
 } as const;

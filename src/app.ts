@@ -18,6 +18,7 @@ import { createHandlers } from './http/handlers.js';
 import { Idempotency } from './http/idempotency.js';
 import type { Metrics } from './http/metrics.js';
 import type { OperationHandler, OperationHandlers, OperationId } from './http/operations.js';
+import { cacheValidatorRouteMatchers } from './http/route-matcher-cache.js';
 import { loadSpecs, operationsOf, type SpecDocuments } from './http/spec.js';
 
 export interface AppDeps {
@@ -132,6 +133,7 @@ export function buildApp(deps: AppDeps): express.Express {
   });
 
   app.use(express.json({ limit: deps.bodyLimit, strict: true }));
+  cacheValidatorRouteMatchers();
   app.use(
     OpenApiValidator.middleware({
       apiSpec: structuredClone(specs.openapi) as never,

@@ -213,6 +213,14 @@ export function attachWebSocketGateway(server: Server, deps: GatewayDeps): Gatew
       };
       client.ws.send(JSON.stringify(snapshot));
       client.lastSeq = execution.last_seq;
+    } else if (afterSeq > execution.last_seq) {
+      // A seq this execution never had (another execution's, say): replaying would silently skip
+      // the events up to it.
+      return closeClient(
+        client,
+        'BAD_REQUEST',
+        `after_seq ${afterSeq} is beyond the last stored seq ${execution.last_seq}`,
+      );
     } else {
       await replay(client, actor, afterSeq);
     }
@@ -238,8 +246,7 @@ export function attachWebSocketGateway(server: Server, deps: GatewayDeps): Gatew
     const failed = (err: unknown): void => {
       if (isDomainError(err) && err.code === 'EXECUTION_NOT_FOUND') return closeClient(client, 'NOT_FOUND');
       deps.logger.error({ err, execution_id: executionId }, 'WebSocket subscription failed');
-      // The contract has no code for an internal error; 1001 tells the client to come back later.
-      closeClient(client, 'GOING_AWAY', 'internal error');
+      closeClient(client, 'INTERNAL_ERROR');
     };
     try {
       const actor = deps.authenticate({

@@ -69,6 +69,16 @@ describe('connections that cannot be served', () => {
     await expectNothingHeld();
   });
 
+  it('when after_seq is beyond the last stored seq, then the server closes with 4400 saying so, instead of skipping events', async () => {
+    const id = await briefWaitingForAnswers(svc);
+    const client = await clients.open(id, { afterSeq: '999' });
+    const closed = await client.waitForClose();
+    expect(closed.code).toBe(CLOSE_CODES.BAD_REQUEST.code);
+    expect(closed.reason).toMatch(/beyond the last stored seq/);
+    expect(client.messages).toEqual([]);
+    await expectNothingHeld();
+  });
+
   it('test_websocket_execution_not_found: when no execution has the id, then the server closes with 4404 and holds nothing for it', async () => {
     const missing = randomUUID();
     const client = await clients.open(missing);
