@@ -834,18 +834,27 @@ class WorkflowExecutor implements Engine {
         }
         const done = await this.mutate(id, (e, now) => {
           if (!unchanged(e, attempt)) return null;
-          const next = withStep(withUsage(e), def.id, { status: 'completed', output, completed_at: now, error: null });
-          return {
-            execution: { ...next, completed_steps: [...next.completed_steps, def.id] },
-            events: [
-              draft('step_completed', def.id, {
-                output,
-                attempts: attempt,
-                revision,
-                usage: stepState(next, def.id).usage,
-              }),
-            ],
-          };
+          const stepped = withStep(withUsage(e), def.id, {
+            status: 'completed',
+            output,
+            completed_at: now,
+            error: null,
+          });
+          let next: Execution = { ...stepped, completed_steps: [...stepped.completed_steps, def.id] };
+          const events: AnyEventDraft[] = [
+            draft('step_completed', def.id, {
+              output,
+              attempts: attempt,
+              revision,
+              usage: stepState(next, def.id).usage,
+            }),
+          ];
+          // The last step: complete the execution in the same durable write (one fsync fewer).
+          if (nextStepIndex(next) === null) {
+            next = transition(next, 'completed', now);
+            events.push(draft('execution_completed', null, { completed_steps: [...next.completed_steps] }));
+          }
+          return { execution: next, events };
         });
         return done ? 'continue' : 'stop';
       }
