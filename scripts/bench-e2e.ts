@@ -26,7 +26,8 @@ export interface E2eBenchResult {
   executions: number;
   api: { perSecond: number; p50Ms: number; p99Ms: number; wallMs: number };
   inProcessMemory: { perSecond: number };
-  rss: { emptyMb: number; at10kMb: number; at50kMb: number };
+  /** RSS of the server process: empty, and holding `sizes[0]` and `sizes[1]` stored executions. */
+  rss: { sizes: [number, number]; emptyMb: number; at10kMb: number; at50kMb: number };
 }
 
 export interface E2eBenchOptions {
@@ -229,7 +230,12 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2eBen
     `rss: empty ${emptyMb.toFixed(0)} MB, ${small} stored ${at10kMb.toFixed(0)} MB, ${large} stored ${at50kMb.toFixed(0)} MB`,
   );
   await rm(dir, { recursive: true, force: true });
-  return { executions: n, api, inProcessMemory: { perSecond: memory }, rss: { emptyMb, at10kMb, at50kMb } };
+  return {
+    executions: n,
+    api,
+    inProcessMemory: { perSecond: memory },
+    rss: { sizes: [small, large], emptyMb, at10kMb, at50kMb },
+  };
 }
 
 function arg(name: string): number | undefined {
