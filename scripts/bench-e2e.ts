@@ -8,19 +8,16 @@
  *
  *   npx tsx scripts/bench-e2e.ts [--executions 1000] [--concurrency 64]
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createEngine } from '../src/engine/engine.js';
 import { WorkflowRegistry } from '../src/engine/registry.js';
 import { FakeLlm } from '../src/llm/fake.js';
-import { serializeRecord } from '../src/store/record-file.js';
 import { MemoryExecutionStore } from '../src/store/memory.js';
-import { cloneRecord, median, sampleRecord } from './bench-store.js';
-
-const ROOT = resolve(__dirname, '..');
+import { sampleRecord, seedFiles } from './bench-store.js';
+import { ROOT, startServer } from './bench-support.js';
 
 export interface E2eBenchResult {
   executions: number;
@@ -36,49 +33,6 @@ export interface E2eBenchOptions {
   rssSizes?: [number, number];
   dir?: string;
   log?: (line: string) => void;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function startServer(dataDir: string): Promise<{ url: string; proc: ChildProcess; stop: () => Promise<void> }> {
-  const port = await freePort();
-  // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the server (written at exit).
-  const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist/src/server.js')], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'info', NODE_ENV: 'production' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/readyz`)).ok) break;
-    } catch {
-      // starting
-    }
-    if (Date.now() > deadline) throw new Error('server did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url,
-    proc,
-    stop: () =>
-      new Promise((res) => {
-        if (proc.exitCode !== null) return res();
-        proc.once('exit', () => res());
-        proc.kill('SIGTERM');
-      }),
-  };
 }
 
 function rssMb(pid: number): number {
@@ -176,22 +130,9 @@ async function inProcessMemory(n: number): Promise<number> {
   return (n * 1000) / ms;
 }
 
-async function seed(dataDir: string, count: number): Promise<void> {
-  const template = await sampleRecord();
-  await mkdir(join(dataDir, 'executions'), { recursive: true });
-  for (let start = 0; start < count; start += 500) {
-    const writes: Promise<void>[] = [];
-    for (let i = start; i < Math.min(count, start + 500); i++) {
-      const r = cloneRecord(template, i);
-      writes.push(writeFile(join(dataDir, 'executions', `${r.execution.execution_id}.json`), serializeRecord(r)));
-    }
-    await Promise.all(writes);
-  }
-}
-
 async function rssHolding(dir: string, count: number): Promise<number> {
   await rm(dir, { recursive: true, force: true });
-  if (count > 0) await seed(dir, count);
+  if (count > 0) await seedFiles(dir, await sampleRecord(), 0, count);
   const server = await startServer(dir);
   // A few requests so the numbers include a warmed-up server, then let GC settle.
   for (let i = 0; i < 20; i++) await fetch(`${server.url}/api/v1/executions?limit=20`);
@@ -252,7 +193,6 @@ if (require.main === module) {
       console.log(
         `p99 start-to-completed: ${r.api.p99Ms} ms; in-process memory baseline ${r.inProcessMemory.perSecond.toFixed(0)}/s (api/baseline ${(r.api.perSecond / r.inProcessMemory.perSecond).toFixed(2)}x)`,
       );
-      void median;
     })
     .catch((err: unknown) => {
       console.error(err);

@@ -8,15 +8,12 @@
  *   npx tsx scripts/bench-http.ts [--seconds 3] [--rounds 3] [--connections 10] [--stored 50000]
  */
 import autocannon from 'autocannon';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ExecutionStatus } from '../src/domain/types.js';
-import { serializeRecord } from '../src/store/record-file.js';
-import { cloneRecord, median, sampleRecord } from './bench-store.js';
-
-const ROOT = resolve(__dirname, '..');
+import { median, sampleRecord, seedFiles } from './bench-store.js';
+import { ROOT, startProcess, startServer, type ServerProcess } from './bench-support.js';
 
 export interface Throughput {
   rps: number;
@@ -41,69 +38,6 @@ export interface HttpBenchOptions {
   stored?: number;
   dir?: string;
   log?: (line: string) => void;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = net.createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => res(port));
-    });
-  });
-}
-
-interface Child {
-  proc: ChildProcess;
-  url: string;
-  stop: () => Promise<void>;
-}
-
-async function waitUntilUp(url: string, headers: Record<string, string> = {}, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const r = await fetch(url, { headers });
-      if (r.status < 500) return;
-    } catch {
-      // not yet listening
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${url}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function spawnChild(
-  cmd: string,
-  args: string[],
-  env: Record<string, string>,
-  probePath: string,
-  headers: Record<string, string> = {},
-): Promise<Child> {
-  const port = await freePort();
-  const proc = spawn(
-    cmd,
-    args.map((a) => a.replace('$PORT', String(port))),
-    {
-      cwd: ROOT,
-      env: { ...process.env, ...env, PORT: String(port) },
-      stdio: ['ignore', 'ignore', 'inherit'],
-      detached: true,
-    },
-  );
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntilUp(url + probePath, headers);
-  return {
-    proc,
-    url,
-    stop: () =>
-      new Promise<void>((res) => {
-        if (proc.exitCode !== null) return res();
-        proc.once('exit', () => res());
-        process.kill(-proc.pid!, 'SIGKILL');
-      }),
-  };
 }
 
 /** A bare node:http server answering every request with the given bytes. */
@@ -146,28 +80,12 @@ const STATUSES: ExecutionStatus[] = [
   'waiting_clarification',
 ];
 
-/** Writes `count` stored executions (statuses mixed; none pending/running, so start-up resumes nothing). */
+/** `count` stored executions, statuses mixed (none pending/running, so start-up resumes nothing). */
 async function seedExecutions(dataDir: string, count: number): Promise<string[]> {
-  const template = await sampleRecord();
-  const dir = join(dataDir, 'executions');
-  await mkdir(dir, { recursive: true });
-  const ids: string[] = [];
-  for (let start = 0; start < count; start += 500) {
-    const writes: Promise<void>[] = [];
-    for (let i = start; i < Math.min(count, start + 500); i++) {
-      const record = cloneRecord(template, i);
-      record.execution = { ...record.execution, status: STATUSES[i % STATUSES.length]!, project_id: `proj-${i % 50}` };
-      ids.push(record.execution.execution_id);
-      writes.push(writeFile(join(dir, `${record.execution.execution_id}.json`), serializeRecord(record)));
-    }
-    await Promise.all(writes);
-  }
-  try {
-    execFileSync('sync');
-  } catch {
-    // best effort
-  }
-  return ids;
+  return seedFiles(dataDir, await sampleRecord(), 0, count, (record, i) => ({
+    ...record,
+    execution: { ...record.execution, status: STATUSES[i % STATUSES.length]!, project_id: `proj-${i % 50}` },
+  }));
 }
 
 export async function runHttpBench(options: HttpBenchOptions = {}): Promise<HttpBenchResult> {
@@ -181,20 +99,18 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
 
   log('building dist/ (npm start runs the compiled server)...');
   execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-  const server = join(ROOT, 'dist/src/server.js');
-  const production = { LOG_LEVEL: 'info', NODE_ENV: 'production', HOST: '127.0.0.1' };
   const auth = { Authorization: 'Bearer bench-key' };
 
   const itemDir = join(dir, 'item');
   const [id] = await seedExecutions(itemDir, 1000);
   const path = `/api/v1/executions/${id}`;
-  const ours = await spawnChild(process.execPath, [server], { ...production, DATA_DIR: itemDir }, '/readyz');
-  const children: Child[] = [ours];
+  const ours = await startServer(itemDir);
+  const children: ServerProcess[] = [ours];
   try {
     const bytes = Buffer.from(await (await fetch(ours.url + path)).arrayBuffer());
-    const bare = await spawnChild(process.execPath, ['-e', BARE_SERVER], { BODY_B64: bytes.toString('base64') }, '/');
+    const bare = await startProcess(process.execPath, ['-e', BARE_SERVER], { BODY_B64: bytes.toString('base64') }, '/');
     children.push(bare);
-    const prism = await spawnChild(
+    const prism = await startProcess(
       join(ROOT, 'node_modules/.bin/prism'),
       ['mock', 'openapi.yaml', '--host', '127.0.0.1', '--port', '$PORT', '--errors'],
       {},
@@ -217,12 +133,12 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
       }
     }
     const result = { bare: medianOf(samples.bare), ours: medianOf(samples.ours), prism: medianOf(samples.prism) };
-    for (const c of children.splice(0)) await c.stop();
+    for (const c of children.splice(0)) await c.stop('SIGKILL');
 
     log(`seeding ${stored} stored executions for the list benchmark...`);
     const listDir = join(dir, 'list');
     await seedExecutions(listDir, stored);
-    const listServer = await spawnChild(process.execPath, [server], { ...production, DATA_DIR: listDir }, '/readyz');
+    const listServer = await startServer(listDir);
     children.push(listServer);
     const listPath = '/api/v1/executions?status=paused&status=failed&limit=20';
     const first = (await (await fetch(listServer.url + listPath)).json()) as { items: unknown[] };
@@ -241,7 +157,7 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
       list: { stored, matching: Math.round((stored * 2) / STATUSES.length), ...list },
     };
   } finally {
-    for (const c of children) await c.stop();
+    for (const c of children) await c.stop('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   }
 }

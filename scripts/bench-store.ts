@@ -97,15 +97,24 @@ export function cloneRecord(template: StoredRecord, index: number): StoredRecord
   return { execution, events };
 }
 
-/** Writes record files directly (no fsync): only to set the stage quickly. */
-export async function seedFiles(dir: string, template: StoredRecord, from: number, to: number): Promise<string[]> {
+/**
+ * Writes record files directly (no fsync): only to set the stage quickly. `vary` may change each
+ * clone (status, project) so that filters have something to select.
+ */
+export async function seedFiles(
+  dir: string,
+  template: StoredRecord,
+  from: number,
+  to: number,
+  vary: (record: StoredRecord, index: number) => StoredRecord = (r) => r,
+): Promise<string[]> {
   await mkdir(join(dir, 'executions'), { recursive: true });
   const ids: string[] = [];
   const batch = 256;
   for (let start = from; start < to; start += batch) {
     const writes: Promise<void>[] = [];
     for (let i = start; i < Math.min(to, start + batch); i++) {
-      const record = cloneRecord(template, i);
+      const record = vary(cloneRecord(template, i), i);
       ids.push(record.execution.execution_id);
       writes.push(writeFile(join(dir, 'executions', `${record.execution.execution_id}.json`), serializeRecord(record)));
     }
