@@ -634,22 +634,7 @@ class WorkflowExecutor implements Engine {
     if (!execution) return 'stop';
     run.lastSeq = execution.last_seq;
     switch (execution.status) {
-      case 'pending':
-        await this.mutate(executionId, (e, now) =>
-          e.status !== 'pending'
-            ? null
-            : {
-                execution: transition(e, 'running', now),
-                events: [
-                  draft('execution_started', null, {
-                    workflow_id: e.workflow_id,
-                    workflow_version: e.workflow_version,
-                    project_id: e.project_id,
-                  }),
-                ],
-              },
-        );
-        return 'continue';
+      case 'pending': // started by the first step's write (see `begin`)
       case 'running':
         return this.runNextStep(execution, run);
       case 'waiting_acceptance':
@@ -685,24 +670,42 @@ class WorkflowExecutor implements Engine {
     return this.runLlmStep(execution, def, run);
   }
 
-  private async openClarification(executionId: string, def: ClarificationStepDefinition): Promise<void> {
-    await this.mutate(executionId, (e, now) => {
-      if (e.status !== 'running' || stepState(e, def.id).status === 'completed') return null;
-      const pending = { step_id: def.id, questions: def.questions.map((q) => ({ ...q })), requested_at: now };
-      let next = withStep(e, def.id, { status: 'waiting_clarification', started_at: now, error: null });
-      next = {
-        ...transition(next, 'waiting_clarification', now),
-        current_step_id: def.id,
-        pending_clarification: pending,
-      };
-      return {
-        execution: next,
-        events: [
-          draft('step_started', def.id, { step_name: def.name, step_type: 'clarification', attempt: 0, revision: 0 }),
-          draft('waiting_clarification', def.id, { pending_clarification: pending }),
-        ],
-      };
+  /**
+   * A pending execution starts (pending -> running, `execution_started`) in the same durable write
+   * as the first thing its first step records: one fsync fewer per execution.
+   */
+  private begin(e: Execution, now: string, change: (e: Execution) => Change | null): Change | null {
+    if (e.status !== 'pending') return change(e);
+    const result = change(transition(e, 'running', now));
+    if (!result) return null;
+    const started = draft('execution_started', null, {
+      workflow_id: e.workflow_id,
+      workflow_version: e.workflow_version,
+      project_id: e.project_id,
     });
+    return { execution: result.execution, events: [started, ...result.events] };
+  }
+
+  private async openClarification(executionId: string, def: ClarificationStepDefinition): Promise<void> {
+    await this.mutate(executionId, (before, now) =>
+      this.begin(before, now, (e) => {
+        if (e.status !== 'running' || stepState(e, def.id).status === 'completed') return null;
+        const pending = { step_id: def.id, questions: def.questions.map((q) => ({ ...q })), requested_at: now };
+        let next = withStep(e, def.id, { status: 'waiting_clarification', started_at: now, error: null });
+        next = {
+          ...transition(next, 'waiting_clarification', now),
+          current_step_id: def.id,
+          pending_clarification: pending,
+        };
+        return {
+          execution: next,
+          events: [
+            draft('step_started', def.id, { step_name: def.name, step_type: 'clarification', attempt: 0, revision: 0 }),
+            draft('waiting_clarification', def.id, { pending_clarification: pending }),
+          ],
+        };
+      }),
+    );
   }
 
   // ---------------------------------------------------------------- llm steps
@@ -713,14 +716,22 @@ class WorkflowExecutor implements Engine {
     const { revision } = state;
     const unchanged = (e: Execution, attempts: number): boolean => {
       const s = stepState(e, def.id);
-      return e.status === 'running' && s.status !== 'completed' && s.attempts === attempts && s.revision === revision;
+      // `pending` only before the first write of the first step, which `begin` turns into running.
+      return (
+        (e.status === 'running' || e.status === 'pending') &&
+        s.status !== 'completed' &&
+        s.attempts === attempts &&
+        s.revision === revision
+      );
     };
 
     if (state.attempts >= def.max_attempts) {
       // Only after a crash: the last allowed attempt was in flight. Never exceed max_attempts.
       const error = `LLM_UNAVAILABLE: step ${def.id} used all ${def.max_attempts} attempts (the last one was interrupted)`;
       await this.mutate(id, (e, now) =>
-        unchanged(e, state.attempts) ? this.pauseChange(e, def, state.attempts, error, now) : null,
+        unchanged(e, state.attempts)
+          ? this.begin(e, now, (b) => this.pauseChange(b, def, state.attempts, error, now))
+          : null,
       );
       return 'stop';
     }
@@ -731,7 +742,9 @@ class WorkflowExecutor implements Engine {
     } catch (err) {
       const error = `TEMPLATE_ERROR: step ${def.id}: ${errorMessage(err)}`;
       await this.mutate(id, (e, now) =>
-        unchanged(e, state.attempts) ? this.failChange(e, def, state.attempts, error, now) : null,
+        unchanged(e, state.attempts)
+          ? this.begin(e, now, (b) => this.failChange(b, def, state.attempts, error, now))
+          : null,
       );
       return 'stop';
     }
@@ -743,20 +756,22 @@ class WorkflowExecutor implements Engine {
 
     const attempt = state.attempts + 1;
     // Persisted before the call: a crash mid-call still counts the attempt.
-    const started = await this.mutate(id, (e, now) => {
-      if (!unchanged(e, state.attempts)) return null;
-      const s = stepState(e, def.id);
-      const next = withStep(e, def.id, {
-        status: 'running',
-        attempts: attempt,
-        started_at: s.started_at ?? now,
-        completed_at: null,
-        error: null,
+    const started = await this.mutate(id, (before, now) => {
+      if (!unchanged(before, state.attempts)) return null;
+      return this.begin(before, now, (e) => {
+        const s = stepState(e, def.id);
+        const next = withStep(e, def.id, {
+          status: 'running',
+          attempts: attempt,
+          started_at: s.started_at ?? now,
+          completed_at: null,
+          error: null,
+        });
+        return {
+          execution: { ...next, current_step_id: def.id },
+          events: [draft('step_started', def.id, { step_name: def.name, step_type: 'llm', attempt, revision })],
+        };
       });
-      return {
-        execution: { ...next, current_step_id: def.id },
-        events: [draft('step_started', def.id, { step_name: def.name, step_type: 'llm', attempt, revision })],
-      };
     });
     if (!started) return 'continue';
 

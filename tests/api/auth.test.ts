@@ -1,4 +1,11 @@
 /** PRODUCT §6: AUTH_MODE=api-key, per-user visibility; AUTH_MODE=none is the admin `anonymous`. */
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import request from 'supertest';
+import { buildApp } from '../../src/app';
+import { createAuthenticator } from '../../src/http/auth';
+import { createMetrics } from '../../src/http/metrics';
+import { MemoryIdempotencyStore } from '../../src/store/memory';
 import { startTestService, type ExecutionBody, type TestService } from '../support/service-harness';
 import { removeTempDirs } from '../support/temp-dir';
 
@@ -82,5 +89,40 @@ describe('AUTH_MODE=none', () => {
     } finally {
       await open.stop();
     }
+  });
+});
+
+describe('request logs', () => {
+  it('when a request carries an API key, then its log line has the request id and not the key', async () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { level: 'info' },
+      new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }),
+    );
+    const app = buildApp({
+      engine: svc.service.engine,
+      idempotencyStore: new MemoryIdempotencyStore(),
+      authenticate: createAuthenticator('api-key', [{ key: 'key-secret-0001', user: 'carol', admin: false }]),
+      metrics: createMetrics({
+        countByStatus: async () => svc.service.engine.countByStatus(),
+        breakerOpen: () => false,
+      }),
+      logger,
+      bodyLimit: '1mb',
+    });
+    await request(app)
+      .get('/api/v1/workflows')
+      .set('Authorization', 'Bearer key-secret-0001')
+      .set('X-Request-ID', 'log-1')
+      .expect(200);
+    await request(app)
+      .get('/api/v1/workflows')
+      .set('X-API-Key', 'key-secret-0001')
+      .set('X-Request-ID', 'log-2')
+      .expect(200);
+    const text = lines.join('');
+    expect(text).toContain('"id":"log-1"');
+    expect(text).toContain('"id":"log-2"');
+    expect(text).not.toContain('key-secret-0001');
   });
 });

@@ -26,6 +26,8 @@ async function startServer(dataDir: string, port: number): Promise<Spawned> {
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       LLM_FAKE_DELAY_MS: '250',
+      // A handler that drifts from openapi.yaml answers 500 here too, and the test sees it.
+      VALIDATE_RESPONSES: 'true',
       NODE_ENV: 'production',
     },
   });
