@@ -16,7 +16,14 @@ import Anthropic, {
 } from '@anthropic-ai/sdk';
 import { Stream } from '@anthropic-ai/sdk/streaming';
 import type { JsonSchema, TokenUsage } from '../domain/types.js';
-import { CallControl, brokenStream, describe, errorFromStatus, isSyntaxError } from './failures.js';
+import {
+  brokenStream,
+  controlledCall,
+  describe,
+  errorFromStatus,
+  isSyntaxError,
+  type CallControl,
+} from './failures.js';
 import { LlmError, type LlmProvider, type LlmRequest, type LlmResponse } from './port.js';
 import { QUESTIONS_SCHEMA, isRecord, relocate, typeIncludes, withoutMetaKeywords } from './structured-output.js';
 
@@ -56,23 +63,14 @@ export class AnthropicLlm implements LlmProvider {
 
   async complete(req: LlmRequest): Promise<LlmResponse> {
     const timeoutMs = req.timeoutMs > 0 ? req.timeoutMs : this.options.timeoutMs;
-    const call = new CallControl(req.signal, timeoutMs);
-    try {
-      const early = call.interruption();
-      if (early) throw early;
+    return controlledCall(req.signal, timeoutMs, classify, async (call) => {
       const { body, wrapped } = this.buildBody(req);
       const response = await this.client.messages
         .create(body, { signal: call.signal, timeout: timeoutMs, maxRetries: 0 })
         .asResponse();
       const result = await readStream(response, call, req.onDelta, this.client);
-      const interrupted = call.interruption();
-      if (interrupted) throw interrupted;
       return { text: answerText(result, wrapped), usage: result.usage, model: result.model ?? this.options.model };
-    } catch (err) {
-      throw classify(err, call);
-    } finally {
-      call.dispose();
-    }
+    });
   }
 
   private buildBody(req: LlmRequest): { body: StreamingParams; wrapped: boolean } {

@@ -90,3 +90,29 @@ export function isSyntaxError(err: unknown): err is Error {
 function isErrorLike(err: unknown): err is Error {
   return typeof err === 'object' && err !== null && typeof (err as Error).message === 'string';
 }
+
+/**
+ * Runs one provider call under a CallControl: refuses at once when already cancelled, reports a
+ * cancel or deadline that cut the call short even when the SDK returned quietly (both SDKs end an
+ * aborted stream without an error), and maps every failure to an LlmError with `classify`.
+ */
+export async function controlledCall<T>(
+  signal: AbortSignal,
+  timeoutMs: number,
+  classify: (err: unknown, call: CallControl) => LlmError,
+  run: (call: CallControl) => Promise<T>,
+): Promise<T> {
+  const call = new CallControl(signal, timeoutMs);
+  try {
+    const early = call.interruption();
+    if (early) throw early;
+    const result = await run(call);
+    const interrupted = call.interruption();
+    if (interrupted) throw interrupted;
+    return result;
+  } catch (err) {
+    throw classify(err, call);
+  } finally {
+    call.dispose();
+  }
+}

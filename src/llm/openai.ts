@@ -7,7 +7,14 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import { Stream } from 'openai/streaming';
 import type { TokenUsage } from '../domain/types.js';
-import { CallControl, brokenStream, describe, errorFromStatus, isSyntaxError } from './failures.js';
+import {
+  brokenStream,
+  controlledCall,
+  describe,
+  errorFromStatus,
+  isSyntaxError,
+  type CallControl,
+} from './failures.js';
 import { LlmError, type ChatMessage, type LlmProvider, type LlmRequest, type LlmResponse } from './port.js';
 import {
   ENVELOPE_INSTRUCTIONS,
@@ -55,10 +62,7 @@ export class OpenAiCompatibleLlm implements LlmProvider {
 
   async complete(req: LlmRequest): Promise<LlmResponse> {
     const timeoutMs = req.timeoutMs > 0 ? req.timeoutMs : this.options.timeoutMs;
-    const call = new CallControl(req.signal, timeoutMs);
-    try {
-      const early = call.interruption();
-      if (early) throw early;
+    return controlledCall(req.signal, timeoutMs, classify, async (call) => {
       const { body, enveloped } = this.buildBody(req);
       // The raw response lets a server that ignores `stream: true` and answers JSON still work.
       const response = await this.client.chat.completions
@@ -67,18 +71,12 @@ export class OpenAiCompatibleLlm implements LlmProvider {
       const result = (response.headers.get('content-type') ?? '').includes('text/event-stream')
         ? await readStream(response, call, req.onDelta, this.client)
         : await readJson(response, req.onDelta);
-      const interrupted = call.interruption();
-      if (interrupted) throw interrupted;
       return {
         text: enveloped ? unwrapEnvelope(result.text) : result.text,
         usage: result.usage,
         model: result.model ?? this.options.model,
       };
-    } catch (err) {
-      throw classify(err, call);
-    } finally {
-      call.dispose();
-    }
+    });
   }
 
   private buildBody(req: LlmRequest): { body: StreamingParams; enveloped: boolean } {
