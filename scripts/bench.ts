@@ -5,10 +5,11 @@
  * medians; each benchmark also interleaves its own runs against its baseline.
  *
  *   npm run bench [-- --repeats 3] [-- --quick]      (--quick: smaller sizes, one repeat)
+ *   npm run bench -- --from .bench/latest.json       (re-print the table of an earlier run)
  *
  * The table is also written to .bench/latest.md (paste it into the README's performance section).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runE2eBench, type E2eBenchResult } from './bench-e2e.js';
 import { runHttpBench, type HttpBenchResult } from './bench-http.js';
@@ -47,165 +48,141 @@ function med(values: number[]): number {
   return median(values);
 }
 
+/**
+ * One table row. `baseline` is [label, value] or null; `target` is [text, test of (value, ratio)]
+ * or null for figures shown for information.
+ */
+function row(
+  area: string,
+  figure: string,
+  value: number,
+  unit: string,
+  baseline: [string, number] | null,
+  target: [string, (value: number, ratio: number | null) => boolean] | null,
+): Row {
+  const ratio = baseline ? value / baseline[1] : null;
+  return {
+    area,
+    figure,
+    value,
+    unit,
+    baseline: baseline?.[0] ?? '',
+    baselineValue: baseline?.[1] ?? null,
+    ratio,
+    target: target?.[0] ?? 'info',
+    holds: target ? target[1](value, ratio) : null,
+  };
+}
+
 function rows(r: Results): Row[] {
-  const out: Row[] = [];
-  const s = r.store;
-  const large = s[0]!.large;
-  const small = s[0]!.small;
-  const oursLarge = med(s.map((x) => x.ours.atLargeMs));
-  const oursSmall = med(s.map((x) => x.ours.atSmallMs));
-  out.push({
-    area: 'store',
-    figure: `save one execution, ${large} stored (fsync)`,
-    value: oursLarge,
-    unit: 'ms',
-    baseline: `same, ${small} stored`,
-    baselineValue: oursSmall,
-    ratio: oursLarge / oursSmall,
-    target: '<= 1.2x',
-    holds: oursLarge / oursSmall <= 1.2,
-  });
-  const lowdbLarge = med(s.map((x) => x.baseline.atLargeMs));
-  out.push({
-    area: 'store',
-    figure: `save one execution, ${large} stored (fsync)`,
-    value: oursLarge,
-    unit: 'ms',
-    baseline: 'plain single-file lowdb (no fsync)',
-    baselineValue: lowdbLarge,
-    ratio: oursLarge / lowdbLarge,
-    target: 'info',
-    holds: null,
-  });
-  const loadMs = med(s.map((x) => x.load.ms));
-  const loadRss = med(s.map((x) => x.load.rssMb));
-  out.push({
-    area: 'store',
-    figure: `load ${large} stored at start-up`,
-    value: loadMs,
-    unit: 'ms',
-    baseline: '',
-    baselineValue: null,
-    ratio: null,
-    target: '< 3000 ms',
-    holds: loadMs < 3000,
-  });
-  out.push({
-    area: 'store',
-    figure: `RSS after loading ${large} stored`,
-    value: loadRss,
-    unit: 'MB',
-    baseline: '',
-    baselineValue: null,
-    ratio: null,
-    target: '< 300 MB',
-    holds: loadRss < 300,
-  });
+  const { store: s, http: h, ws: w, e2e: e } = r;
+  const { small, large } = s[0]!;
+  const save = med(s.map((x) => x.ours.atLargeMs));
+  const out: Row[] = [
+    row(
+      'store',
+      `save one execution, ${large} stored (fsync)`,
+      save,
+      'ms',
+      [`same, ${small} stored`, med(s.map((x) => x.ours.atSmallMs))],
+      ['<= 1.2x', (_, q) => q! <= 1.2],
+    ),
+    row(
+      'store',
+      `save one execution, ${large} stored (fsync)`,
+      save,
+      'ms',
+      ['plain single-file lowdb (no fsync)', med(s.map((x) => x.baseline.atLargeMs))],
+      null,
+    ),
+    row('store', `load ${large} stored at start-up`, med(s.map((x) => x.load.ms)), 'ms', null, [
+      '< 3000 ms',
+      (v) => v < 3000,
+    ]),
+    row('store', `RSS after loading ${large} stored`, med(s.map((x) => x.load.rssMb)), 'MB', null, [
+      '< 300 MB',
+      (v) => v < 300,
+    ]),
+  ];
 
-  const h = r.http;
   const ours = med(h.map((x) => x.ours.rps));
-  const bare = med(h.map((x) => x.bare.rps));
-  const prism = med(h.map((x) => x.prism.rps));
-  out.push({
-    area: 'http',
-    figure: 'GET /executions/{id}, validation on',
-    value: ours,
-    unit: 'req/s',
-    baseline: 'bare node:http, same bytes',
-    baselineValue: bare,
-    ratio: ours / bare,
-    target: '>= 0.25x',
-    holds: ours / bare >= 0.25,
-  });
-  out.push({
-    area: 'http',
-    figure: 'GET /executions/{id}, validation on',
-    value: ours,
-    unit: 'req/s',
-    baseline: 'Prism mock, same spec',
-    baselineValue: prism,
-    ratio: ours / prism,
-    target: '>= 1.5x',
-    holds: ours / prism >= 1.5,
-  });
-  const listP99 = med(h.map((x) => x.list.p99Ms));
-  const itemP99 = med(h.map((x) => x.ours.p99Ms));
-  out.push({
-    area: 'http',
-    figure: `GET /executions?status=... over ${h[0]!.list.stored} stored, p99`,
-    value: listP99,
-    unit: 'ms',
-    baseline: 'GET /executions/{id} p99 (10 conns)',
-    baselineValue: itemP99,
-    ratio: listP99 / itemP99,
-    target: '< 20 ms',
-    holds: listP99 < 20,
-  });
+  const figure = 'GET /executions/{id}, validation on';
+  out.push(
+    row(
+      'http',
+      figure,
+      ours,
+      'req/s',
+      ['bare node:http, same bytes', med(h.map((x) => x.bare.rps))],
+      ['>= 0.25x', (_, q) => q! >= 0.25],
+    ),
+    row(
+      'http',
+      figure,
+      ours,
+      'req/s',
+      ['Prism mock, same spec', med(h.map((x) => x.prism.rps))],
+      ['>= 1.5x', (_, q) => q! >= 1.5],
+    ),
+    row(
+      'http',
+      `GET /executions?status=... over ${h[0]!.list.stored} stored, p99`,
+      med(h.map((x) => x.list.p99Ms)),
+      'ms',
+      ['GET /executions/{id} p99 (10 conns)', med(h.map((x) => x.ours.p99Ms))],
+      ['< 20 ms', (v) => v < 20],
+    ),
+  );
 
-  for (const n of r.ws[0]!.rows.map((row) => row.subscribers)) {
-    const g = med(r.ws.map((w) => w.rows.find((x) => x.subscribers === n)!.gatewayMs));
-    const b = med(r.ws.map((w) => w.rows.find((x) => x.subscribers === n)!.bareMs));
-    out.push({
-      area: 'ws',
-      figure: `event to last of ${n} subscriber(s)`,
-      value: g,
-      unit: 'ms',
-      baseline: 'bare ws broadcast, same bytes',
-      baselineValue: b,
-      ratio: g / b,
-      target: n >= 1000 ? '<= 1.2x' : 'info',
-      holds: n >= 1000 ? g / b <= 1.2 : null,
-    });
+  for (const n of w[0]!.rows.map((x) => x.subscribers)) {
+    const at = (res: WsBenchResult) => res.rows.find((x) => x.subscribers === n)!;
+    out.push(
+      row(
+        'ws',
+        `event to last of ${n} subscriber(s)`,
+        med(w.map((res) => at(res).gatewayMs)),
+        'ms',
+        ['bare ws broadcast, same bytes', med(w.map((res) => at(res).bareMs))],
+        n >= 1000 ? ['<= 1.2x', (_, q) => q! <= 1.2] : null,
+      ),
+    );
   }
 
-  const e = r.e2e;
-  const perSecond = med(e.map((x) => x.api.perSecond));
-  const memory = med(e.map((x) => x.inProcessMemory.perSecond));
-  out.push({
-    area: 'e2e',
-    figure: `${e[0]!.executions} quick-summary through the API, fsync on`,
-    value: perSecond,
-    unit: 'exec/s',
-    baseline: 'same engine in-process, memory store',
-    baselineValue: memory,
-    ratio: perSecond / memory,
-    target: '>= 200/s',
-    holds: perSecond >= 200,
-  });
-  out.push({
-    area: 'e2e',
-    figure: 'start-to-completed p99 (all started at once)',
-    value: med(e.map((x) => x.api.p99Ms)),
-    unit: 'ms',
-    baseline: 'p50',
-    baselineValue: med(e.map((x) => x.api.p50Ms)),
-    ratio: null,
-    target: 'info',
-    holds: null,
-  });
   const empty = med(e.map((x) => x.rss.emptyMb));
-  out.push({
-    area: 'e2e',
-    figure: `server RSS holding ${e[0]!.rss.sizes[0]} stored`,
-    value: med(e.map((x) => x.rss.at10kMb)),
-    unit: 'MB',
-    baseline: 'empty server',
-    baselineValue: empty,
-    ratio: med(e.map((x) => x.rss.at10kMb)) / empty,
-    target: 'info',
-    holds: null,
-  });
-  out.push({
-    area: 'e2e',
-    figure: `server RSS holding ${e[0]!.rss.sizes[1]} stored`,
-    value: med(e.map((x) => x.rss.at50kMb)),
-    unit: 'MB',
-    baseline: 'empty server',
-    baselineValue: empty,
-    ratio: med(e.map((x) => x.rss.at50kMb)) / empty,
-    target: '< 300 MB',
-    holds: med(e.map((x) => x.rss.at50kMb)) < 300,
-  });
+  out.push(
+    row(
+      'e2e',
+      `${e[0]!.executions} quick-summary through the API, fsync on`,
+      med(e.map((x) => x.api.perSecond)),
+      'exec/s',
+      ['same engine in-process, memory store', med(e.map((x) => x.inProcessMemory.perSecond))],
+      ['>= 200/s', (v) => v >= 200],
+    ),
+    row(
+      'e2e',
+      'start-to-completed p99 (all started at once)',
+      med(e.map((x) => x.api.p99Ms)),
+      'ms',
+      ['p50', med(e.map((x) => x.api.p50Ms))],
+      null,
+    ),
+    row(
+      'e2e',
+      `server RSS holding ${e[0]!.rss.sizes[0]} stored`,
+      med(e.map((x) => x.rss.at10kMb)),
+      'MB',
+      ['empty server', empty],
+      null,
+    ),
+    row(
+      'e2e',
+      `server RSS holding ${e[0]!.rss.sizes[1]} stored`,
+      med(e.map((x) => x.rss.at50kMb)),
+      'MB',
+      ['empty server', empty],
+      ['< 300 MB', (v) => v < 300],
+    ),
+  );
   return out;
 }
 
@@ -229,6 +206,13 @@ function table(all: Row[]): string {
 }
 
 async function main(): Promise<void> {
+  const from = process.argv.indexOf('--from');
+  if (from > 0) {
+    // Re-print the table of an earlier run: npm run bench -- --from .bench/latest.json
+    const saved = JSON.parse(readFileSync(process.argv[from + 1]!, 'utf8')) as { results: Results };
+    console.log(table(rows(saved.results)));
+    return;
+  }
   const results: Results = { store: [], http: [], ws: [], e2e: [] };
   const names = Object.keys(benches) as (keyof Results)[];
   const started = Date.now();
