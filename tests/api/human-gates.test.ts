@@ -1,4 +1,5 @@
 /** Day 3: human interaction endpoints (seed tests test_submit_acceptance_approved … test_resume_wrong_state). */
+import { answer, briefWaitingForAnswers, getExecution } from '../support/flows';
 import { startTestService, type ExecutionBody, type TestService } from '../support/service-harness';
 import { removeTempDirs } from '../support/temp-dir';
 
@@ -12,19 +13,8 @@ afterEach(async () => {
 afterAll(removeTempDirs);
 
 async function briefWaitingAcceptance(): Promise<string> {
-  const id = (
-    await svc
-      .http()
-      .post('/api/v1/workflows/project-brief/start')
-      .send({ project_id: 'p', initial_context: { idea: 'A plant app' } })
-      .expect(202)
-  ).body.execution_id as string;
-  await svc.waitForStatus(id, 'waiting_clarification');
-  await svc
-    .http()
-    .post(`/api/v1/executions/${id}/clarification`)
-    .send({ answers: { audience: 'Plant owners' } })
-    .expect(200);
+  const id = await briefWaitingForAnswers(svc);
+  await answer(svc, id);
   await svc.waitForStatus(id, 'waiting_acceptance');
   return id;
 }
@@ -102,14 +92,7 @@ describe('acceptance', () => {
   });
 
   it('test_submit_acceptance_wrong_state: when nothing waits for acceptance, then 400 INVALID_STATE_TRANSITION', async () => {
-    const id = (
-      await svc
-        .http()
-        .post('/api/v1/workflows/project-brief/start')
-        .send({ project_id: 'p', initial_context: { idea: 'x' } })
-        .expect(202)
-    ).body.execution_id as string;
-    await svc.waitForStatus(id, 'waiting_clarification');
+    const id = await briefWaitingForAnswers(svc);
     const res = await svc.http().post(`/api/v1/executions/${id}/acceptance`).send({ accepted: true }).expect(400);
     expect(res.body.error_code).toBe('INVALID_STATE_TRANSITION');
     const bad = await svc.http().post(`/api/v1/executions/${id}/acceptance`).send({ accepted: 'yes' }).expect(400);
@@ -140,14 +123,8 @@ describe('acceptance', () => {
 
 describe('clarification', () => {
   it('test_submit_clarification_success: when the questions are answered, then the answers feed the next prompt', async () => {
-    const id = (
-      await svc
-        .http()
-        .post('/api/v1/workflows/project-brief/start')
-        .send({ project_id: 'p', initial_context: { idea: 'x' } })
-        .expect(202)
-    ).body.execution_id as string;
-    const waiting = (await svc.waitForStatus(id, 'waiting_clarification')) as Exec;
+    const id = await briefWaitingForAnswers(svc);
+    const waiting = (await getExecution(svc, id)) as Exec;
     expect(waiting.pending_clarification!.questions.map((q) => q.id)).toEqual(['audience', 'constraints']);
     const res = await svc
       .http()
@@ -179,14 +156,7 @@ describe('clarification', () => {
   });
 
   it('test_submit_clarification_missing_answers: when a required answer is missing or an id is unknown, then 400 naming them', async () => {
-    const id = (
-      await svc
-        .http()
-        .post('/api/v1/workflows/project-brief/start')
-        .send({ project_id: 'p', initial_context: { idea: 'x' } })
-        .expect(202)
-    ).body.execution_id as string;
-    await svc.waitForStatus(id, 'waiting_clarification');
+    const id = await briefWaitingForAnswers(svc);
     const missing = await svc
       .http()
       .post(`/api/v1/executions/${id}/clarification`)

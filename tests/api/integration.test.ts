@@ -1,4 +1,5 @@
 /** Day 5 integration: whole flows through the HTTP API (seed tests test_full_workflow_execution_flow … test_concurrent_executions). */
+import { briefWaitingForAnswers } from '../support/flows';
 import { startTestService, type ExecutionBody, type TestService } from '../support/service-harness';
 import { removeTempDirs } from '../support/temp-dir';
 
@@ -71,14 +72,7 @@ describe('integration', () => {
   });
 
   it('test_workflow_with_acceptance_pause: when a step needs acceptance, then the execution waits until a person decides', async () => {
-    const id = (
-      await svc
-        .http()
-        .post('/api/v1/workflows/project-brief/start')
-        .send({ project_id: 'p', initial_context: { idea: 'x' } })
-        .expect(202)
-    ).body.execution_id as string;
-    await svc.waitForStatus(id, 'waiting_clarification');
+    const id = await briefWaitingForAnswers(svc);
     await svc
       .http()
       .post(`/api/v1/executions/${id}/clarification`)

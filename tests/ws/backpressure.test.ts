@@ -20,7 +20,7 @@ import { ADMIN_ACTOR, startTestService, type TestService } from '../support/serv
 import { removeTempDirs } from '../support/temp-dir';
 import { waitFor } from '../support/wait';
 import { expectContiguous, MessageValidator, streamProblems, WsClients } from '../support/ws-client';
-import { cancel, summaryStuckRunning } from './flows';
+import { cancel, summaryStuckRunning } from '../support/flows';
 
 const MAX_BUFFERED = 64 * 1024;
 

@@ -11,7 +11,7 @@ import { startTestService, type TestService } from '../support/service-harness';
 import { removeTempDirs } from '../support/temp-dir';
 import { waitFor } from '../support/wait';
 import { MessageValidator, WsClients, type ConnectOptions } from '../support/ws-client';
-import { briefWaitingForAnswers } from './flows';
+import { briefWaitingForAnswers } from '../support/flows';
 
 const ALICE = 'key-alice-123';
 const BOB = 'key-bob-4567';

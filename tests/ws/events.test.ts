@@ -6,7 +6,7 @@ import { CLOSE_CODES } from '../../generated/asyncapi';
 import { startTestService, type TestService } from '../support/service-harness';
 import { removeTempDirs } from '../support/temp-dir';
 import { expectContiguous, MessageValidator, WsClients } from '../support/ws-client';
-import { answer, briefWaitingForAnswers, cancel, decide, getExecution, storedEvents } from './flows';
+import { answer, briefWaitingForAnswers, cancel, decide, getExecution, storedEvents } from '../support/flows';
 
 let svc: TestService;
 let clients: WsClients;

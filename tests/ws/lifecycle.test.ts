@@ -7,7 +7,7 @@ import { startTestService, type TestService } from '../support/service-harness';
 import { removeTempDirs } from '../support/temp-dir';
 import { waitFor } from '../support/wait';
 import { MessageValidator, WsClients } from '../support/ws-client';
-import { briefWaitingForAnswers, cancel } from './flows';
+import { briefWaitingForAnswers, cancel } from '../support/flows';
 
 const PING_INTERVAL_MS = 100;
 

@@ -8,7 +8,7 @@ import { progressEvent } from '../../src/events/log';
 import { ADMIN_ACTOR, startTestService, type TestService } from '../support/service-harness';
 import { removeTempDirs } from '../support/temp-dir';
 import { expectContiguous, MessageValidator, streamProblems, WsClients, type WsTestClient } from '../support/ws-client';
-import { answer, briefWaitingForAnswers, decide, startExecution, storedEvents } from './flows';
+import { answer, briefWaitingForAnswers, decide, startExecution, storedEvents } from '../support/flows';
 
 let svc: TestService;
 let clients: WsClients;

@@ -1,7 +1,7 @@
-/** Drives executions over the HTTP API for the WebSocket tests, as a client would. */
+/** Drives executions over the HTTP API, as a client would (WebSocket and API tests). */
 import type { AnyExecutionEvent } from '../../src/domain/types.js';
-import type { ExecutionBody, TestService } from '../support/service-harness.js';
-import { waitFor } from '../support/wait.js';
+import type { ExecutionBody, TestService } from './service-harness.js';
+import { waitFor } from './wait.js';
 
 export type Headers = Record<string, string>;
 
