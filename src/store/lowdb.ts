@@ -59,6 +59,8 @@ export class LowdbExecutionStore implements ExecutionStore {
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly dirSync: DirSyncer;
   private initialized = false;
+  /** The probe in flight: concurrent readiness checks share it (one probe file per process). */
+  private probing: Promise<boolean> | undefined;
   loadStats: LoadStats = { loaded: 0, corrupt: [], ms: 0 };
 
   constructor(options: LowdbStoreOptions) {
@@ -250,7 +252,12 @@ export class LowdbExecutionStore implements ExecutionStore {
     return this.index.countByStatus();
   }
 
-  async isWritable(): Promise<boolean> {
+  isWritable(): Promise<boolean> {
+    this.probing ??= this.probe().finally(() => (this.probing = undefined));
+    return this.probing;
+  }
+
+  private async probe(): Promise<boolean> {
     const probe = join(this.dir, `.probe-${process.pid}`);
     try {
       await writeFileDurably(probe, 'ok', this.dirSync);

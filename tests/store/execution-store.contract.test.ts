@@ -126,6 +126,11 @@ describe.each(adapters)('ExecutionStore contract: %s', (_, make) => {
     expect(await store.isWritable()).toBe(true);
   });
 
+  it('when readiness is probed many times at once, then every probe says writable', async () => {
+    expect(await Promise.all(Array.from({ length: 8 }, () => store.isWritable()))).toEqual(Array(8).fill(true));
+    expect(await store.isWritable()).toBe(true);
+  });
+
   it('when many saves of one execution race, then each is applied in order and none is lost', async () => {
     const { execution, events } = withStartEvents(buildExecution());
     await store.create(execution, events);
