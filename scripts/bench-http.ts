@@ -3,6 +3,8 @@
  * production settings (request validation on, response validation off, request logging on),
  * against a bare node:http server answering the same bytes and against Prism mocking the same
  * spec, with one load generator (autocannon) in one run, interleaved and repeated (medians).
+ * `express` is the same server and request plus a non-matching `If-None-Match`, which the read
+ * fast lane (src/http/fast-lane.ts) leaves to the Express path: what the lane saves.
  * Also `GET /api/v1/executions?status=...` with 50,000 executions stored: p99 latency.
  *
  *   npx tsx scripts/bench-http.ts [--seconds 3] [--rounds 3] [--connections 10] [--stored 50000]
@@ -25,6 +27,8 @@ export interface HttpBenchResult {
   bytes: number;
   ours: Throughput;
   bare: Throughput;
+  /** The same server and request, answered by the Express path instead of the fast lane. */
+  express: Throughput;
   prism: Throughput;
   oursVsBare: number;
   oursVsPrism: number;
@@ -119,20 +123,30 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<Http
     children.push(prism);
     log(`GET ${path}: ${bytes.length} bytes; ${rounds} rounds x ${seconds} s, ${connections} connections`);
 
-    const targets = { bare, ours, prism } as const;
-    const samples: Record<keyof typeof targets, Throughput[]> = { bare: [], ours: [], prism: [] };
+    const targets = { bare, ours, express: ours, prism } as const;
+    const headers = (name: keyof typeof targets) =>
+      name === 'express' ? { ...auth, 'If-None-Match': '"bench-never-matches"' } : auth;
+    const viaExpress = await fetch(ours.url + path, { headers: headers('express') });
+    if (!bytes.equals(Buffer.from(await viaExpress.arrayBuffer())))
+      throw new Error('the Express path answered other bytes');
+    const samples: Record<keyof typeof targets, Throughput[]> = { bare: [], ours: [], express: [], prism: [] };
     const names = Object.keys(targets) as (keyof typeof targets)[];
-    for (const name of names) await load(targets[name].url + path, 1, connections, auth); // warm up
+    for (const name of names) await load(targets[name].url + path, 1, connections, headers(name)); // warm up
     for (let round = 0; round < rounds; round++) {
       // Rotate the order so no target always runs first or last.
       for (let k = 0; k < names.length; k++) {
         const name = names[(round + k) % names.length]!;
-        const t = await load(targets[name].url + path, seconds, connections, auth);
+        const t = await load(targets[name].url + path, seconds, connections, headers(name));
         samples[name].push(t);
         log(`  round ${round + 1} ${name.padEnd(5)} ${t.rps.toFixed(0)} req/s, p99 ${t.p99Ms} ms`);
       }
     }
-    const result = { bare: medianOf(samples.bare), ours: medianOf(samples.ours), prism: medianOf(samples.prism) };
+    const result = {
+      bare: medianOf(samples.bare),
+      ours: medianOf(samples.ours),
+      express: medianOf(samples.express),
+      prism: medianOf(samples.prism),
+    };
     for (const c of children.splice(0)) await c.stop('SIGKILL');
 
     log(`seeding ${stored} stored executions for the list benchmark...`);
@@ -177,8 +191,8 @@ async function main(): Promise<void> {
   });
   console.log('');
   console.log(`GET one execution (${r.bytes} bytes)   req/s     p99`);
-  for (const k of ['bare', 'ours', 'prism'] as const)
-    console.log(`  ${k.padEnd(6)} ${r[k].rps.toFixed(0).padStart(14)} ${String(r[k].p99Ms).padStart(6)} ms`);
+  for (const k of ['bare', 'ours', 'express', 'prism'] as const)
+    console.log(`  ${k.padEnd(7)} ${r[k].rps.toFixed(0).padStart(14)} ${String(r[k].p99Ms).padStart(6)} ms`);
   console.log(
     `ours / bare node:http: ${r.oursVsBare.toFixed(2)}x (target >= 0.25x) ${r.oursVsBare >= 0.25 ? 'met' : 'NOT met'}`,
   );

@@ -126,6 +126,14 @@ function rows(r: Results): Row[] {
     ),
     row(
       'http',
+      figure,
+      ours,
+      'req/s',
+      ['same server, Express path (no fast lane)', med(h.map((x) => x.express?.rps ?? NaN))],
+      null,
+    ),
+    row(
+      'http',
       `GET /executions?status=... over ${h[0]!.list.stored} stored, p99`,
       med(h.map((x) => x.list.p99Ms)),
       'ms',

@@ -5,19 +5,20 @@
  */
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
-import { randomUUID } from 'node:crypto';
-import { pinoHttp } from 'pino-http';
 import type { Logger as PinoLogger } from 'pino';
+import type { RequestListener } from 'node:http';
 import { DomainError } from './domain/errors.js';
 import type { Actor, WorkflowEngine } from './engine/api.js';
 import type { IdempotencyStore } from './store/port.js';
 import { type Authenticator } from './http/auth.js';
 import { lazyDocsPage } from './http/docs.js';
 import { errorHandler, routeNotFound, sendError } from './http/errors.js';
+import { withFastLane, type FastLaneDeps } from './http/fast-lane.js';
 import { createHandlers } from './http/handlers.js';
 import { Idempotency } from './http/idempotency.js';
 import type { Metrics } from './http/metrics.js';
 import type { OperationHandler, OperationHandlers, OperationId } from './http/operations.js';
+import { createRequestLog, requestIdFor, setOperationId, type RequestLog } from './http/request-log.js';
 import { cacheValidatorRouteMatchers } from './http/route-matcher-cache.js';
 import { loadSpecs, operationsOf, type SpecDocuments } from './http/spec.js';
 
@@ -34,11 +35,9 @@ export interface AppDeps {
   specs?: SpecDocuments;
 }
 
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 const requestId: RequestHandler = (req, res, next) => {
-  const given = req.get('X-Request-ID');
-  const id = given && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+  const id = requestIdFor(req);
+  req.id = id;
   res.locals.requestId = id;
   res.setHeader('X-Request-ID', id);
   next();
@@ -81,7 +80,37 @@ function send(res: Response, result: SendableResult): void {
   else res.json(result.body);
 }
 
+/** The Express app alone: every operation, every error (supertest drives this in tests). */
 export function buildApp(deps: AppDeps): express.Express {
+  return assemble(deps).app;
+}
+
+/**
+ * What the server listens with: the read fast lane (src/http/fast-lane.ts) in front of the
+ * Express app, sharing its handlers, request log and ETag function.
+ */
+export function buildRequestListener(deps: AppDeps): RequestListener {
+  const { app, handlers, requestLog, specs } = assemble(deps);
+  return withFastLane(
+    {
+      openapi: specs.openapi,
+      handlers,
+      authenticate: deps.authenticate,
+      requestLog,
+      metrics: deps.metrics,
+      etag: app.get('etag fn') as FastLaneDeps['etag'],
+      validateResponses: deps.validateResponses ?? false,
+    },
+    app,
+  );
+}
+
+function assemble(deps: AppDeps): {
+  app: express.Express;
+  handlers: OperationHandlers;
+  requestLog: RequestLog;
+  specs: SpecDocuments;
+} {
   const specs = deps.specs ?? loadSpecs();
   const operations = operationsOf(specs.openapi);
   const handlers: OperationHandlers = createHandlers({
@@ -98,18 +127,8 @@ export function buildApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(requestId);
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (_req, res) => (res as unknown as Response).locals.requestId as string,
-      customProps: (_req, res) => ({ operation: (res as unknown as Response).locals.operationId }),
-      redact: {
-        paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie'],
-        censor: '[redacted]',
-      },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/metrics' },
-    }),
-  );
+  const requestLog = createRequestLog(deps.logger);
+  app.use(requestLog);
   app.use(deps.metrics.httpMiddleware);
   if (deps.corsOrigins && deps.corsOrigins.length > 0) app.use(cors(deps.corsOrigins));
 
@@ -150,7 +169,7 @@ export function buildApp(deps: AppDeps): express.Express {
     const handler = handlers[op.operationId as OperationId] as OperationHandler<OperationId> | undefined;
     if (!handler) throw new Error(`openapi.yaml operation ${op.operationId} has no handler`);
     app[op.method](op.expressPath, async (req: Request, res: Response) => {
-      res.locals.operationId = op.operationId;
+      setOperationId(res, op.operationId);
       const actor = res.locals.actor as Actor;
       const input = {
         path: req.params,
@@ -172,5 +191,5 @@ export function buildApp(deps: AppDeps): express.Express {
 
   app.use(routeNotFound);
   app.use(errorHandler({ bodyLimit: deps.bodyLimit }));
-  return app;
+  return { app, handlers, requestLog, specs };
 }

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger as PinoLogger } from 'pino';
-import { buildApp } from './app.js';
+import { buildRequestListener } from './app.js';
 import type { Config } from './config.js';
 import { createEngine, type Engine, type EngineDeps } from './engine/engine.js';
 import { WorkflowRegistry } from './engine/registry.js';
@@ -83,7 +83,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
   });
 
   const authenticate = createAuthenticator(config.auth.mode, config.auth.apiKeys);
-  const app = buildApp({
+  const listener = buildRequestListener({
     engine,
     idempotencyStore,
     authenticate,
@@ -93,7 +93,7 @@ export async function startService(config: Config, overrides: ServiceOverrides =
     corsOrigins: config.corsOrigins,
     validateResponses: config.validateResponses,
   });
-  const server = http.createServer(app);
+  const server = http.createServer(listener);
   server.keepAliveTimeout = 65_000;
   const gateway = attachWebSocketGateway(server, { engine, authenticate, logger, options: overrides.gatewayOptions });
 

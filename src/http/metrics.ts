@@ -6,6 +6,7 @@
 import client from 'prom-client';
 import type { RequestHandler } from 'express';
 import type { ExecutionStatus, TokenUsage } from '../domain/types.js';
+import { operationIdOf } from './request-log.js';
 
 export interface LlmCallInfo {
   provider: string;
@@ -18,6 +19,10 @@ export interface LlmCallInfo {
 export interface Metrics {
   registry: client.Registry;
   httpMiddleware: RequestHandler;
+  /** One finished request: `route` is its operationId (or `not_found` / `other`). */
+  observeHttp: (route: string, method: string, status: number, seconds: number) => void;
+  /** A GET that matched a fast-lane operation was `served` by the lane or `deferred` to Express. */
+  countFastLane: (outcome: 'served' | 'deferred') => void;
   onLlmCall: (info: LlmCallInfo) => void;
   text: () => Promise<{ contentType: string; body: string }>;
 }
@@ -74,11 +79,19 @@ export function createMetrics(source: {
     registers: [registry],
   });
 
+  const fastLane = new client.Counter({
+    name: 'hitl_http_fast_lane_requests_total',
+    help: 'GET requests that matched a fast-lane operation, by outcome: served by the lane, or deferred to the Express path.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const observeHttp: Metrics['observeHttp'] = (route, method, status, seconds) =>
+    httpDuration.observe({ route, method, status: String(status) }, seconds);
   const httpMiddleware: RequestHandler = (req, res, next) => {
-    const end = httpDuration.startTimer();
+    const started = performance.now();
     res.once('finish', () => {
-      const route = (res.locals.operationId as string | undefined) ?? (res.statusCode === 404 ? 'not_found' : 'other');
-      end({ route, method: req.method, status: String(res.statusCode) });
+      const route = operationIdOf(res) ?? (res.statusCode === 404 ? 'not_found' : 'other');
+      observeHttp(route, req.method, res.statusCode, (performance.now() - started) / 1000);
     });
     next();
   };
@@ -86,6 +99,8 @@ export function createMetrics(source: {
   return {
     registry,
     httpMiddleware,
+    observeHttp,
+    countFastLane: (outcome) => fastLane.inc({ outcome }),
     onLlmCall(info) {
       llmCalls.inc({ provider: info.provider, model: info.model ?? 'unknown', outcome: info.outcome });
       llmDuration.observe({ provider: info.provider, outcome: info.outcome }, info.durationMs / 1000);

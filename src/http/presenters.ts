@@ -4,7 +4,24 @@ import type { Execution, StepDefinition, WorkflowDefinition } from '../domain/ty
 
 type Schemas = components['schemas'];
 
+/**
+ * Stored executions are immutable snapshots (src/store/immutable.ts), so each one is presented
+ * once: the same snapshot gives the same frozen response object, which lets the read fast lane
+ * reuse its encoded bytes while a client polls an execution that has not changed.
+ */
+const presented = new WeakMap<Execution, Schemas['ExecutionResponse']>();
+
 export function toExecutionResponse(e: Execution): Schemas['ExecutionResponse'] {
+  if (!Object.isFrozen(e)) return present(e);
+  let response = presented.get(e);
+  if (!response) {
+    response = Object.freeze(present(e));
+    presented.set(e, response);
+  }
+  return response;
+}
+
+function present(e: Execution): Schemas['ExecutionResponse'] {
   return {
     execution_id: e.execution_id,
     workflow_id: e.workflow_id,
