@@ -1,5 +1,6 @@
 /**
- * buildApp(deps): the Express app, wired from openapi.yaml. It never listens; src/server.ts does.
+ * buildApp(deps): the Express app, wired from openapi.yaml. It never listens; src/service.ts
+ * does, through buildRequestListener(deps), which puts the read fast lane in front of it.
  * Order: request id -> log -> metrics -> CORS -> auth -> JSON body -> spec validator -> the
  * operation's handler -> ErrorResponse for anything that went wrong.
  */
