@@ -16,53 +16,35 @@ import { appendEvents, draft, progressEvent } from '../../src/events/log';
 import { ANONYMOUS } from '../../src/http/auth';
 import { attachWebSocketGateway, type Gateway } from '../../src/ws/gateway';
 import { buildExecution } from '../support/factories';
-import { ADMIN_ACTOR, startTestService, type TestService } from '../support/service-harness';
-import { removeTempDirs } from '../support/temp-dir';
+import { ADMIN_ACTOR } from '../support/service-harness';
 import { waitFor } from '../support/wait';
-import { expectContiguous, MessageValidator, streamProblems, WsClients } from '../support/ws-client';
+import { expectContiguous, streamProblems, WsClients } from '../support/ws-client';
 import { cancel, summaryStuckRunning } from '../support/flows';
+import { useWsTestService } from '../support/ws-service';
 
 const MAX_BUFFERED = 64 * 1024;
 
-let svc: TestService;
-let validator: MessageValidator;
-let clients: WsClients;
-
-beforeAll(async () => {
-  const [service, loaded] = await Promise.all([
-    // A long close timeout, so the dropped client can still read its close frame when it resumes.
-    startTestService({ gatewayOptions: { maxBufferedBytes: MAX_BUFFERED, closeTimeoutMs: 10_000 } }),
-    MessageValidator.load(),
-  ]);
-  svc = service;
-  validator = loaded;
-  clients = new WsClients(validator, () => svc.url);
-});
-afterEach(() => {
-  expect(clients.takeViolations()).toEqual([]);
-});
-afterAll(async () => {
-  await clients.closeAll();
-  await svc.stop();
-  await removeTempDirs();
+const env = useWsTestService({
+  // A long close timeout, so the dropped client can still read its close frame when it resumes.
+  gatewayOptions: { maxBufferedBytes: MAX_BUFFERED, closeTimeoutMs: 10_000 },
 });
 
 describe('slow consumers', () => {
   it('when a client stops reading while a lot of data flows, then it is dropped with 1013 and another client gets every event promptly', async () => {
-    const id = await summaryStuckRunning(svc);
-    const fast = await clients.open(id);
-    const slow = await clients.open(id);
+    const id = await summaryStuckRunning(env.svc);
+    const fast = await env.clients.open(id);
+    const slow = await env.clients.open(id);
     await Promise.all([fast.waitForEvent('snapshot'), slow.waitForEvent('snapshot')]);
     slow.pause();
 
     // Far more than the kernel's socket buffers hold, so the server's own buffer for `slow` grows.
     const total = 400;
     const filler = 'x'.repeat(64 * 1024);
-    const execution = await svc.service.engine.get(id, ADMIN_ACTOR);
+    const execution = await env.svc.service.engine.get(id, ADMIN_ACTOR);
     const slowestMs: number[] = [];
     for (let i = 0; i < total; i++) {
       const publishedAt = performance.now();
-      svc.service.engine.bus.publish(
+      env.svc.service.engine.bus.publish(
         progressEvent(execution, 'summarize', { delta: `${i}:${filler}`, attempt: 1 }, new Date().toISOString()),
       );
       await fast.waitUntil(() => fast.ofType('step_progress').length > i, `progress event ${i}`);
@@ -78,9 +60,9 @@ describe('slow consumers', () => {
     slow.resume();
     expect(await slow.waitForClose()).toEqual(CLOSE_CODES.TRY_AGAIN_LATER);
     expect(slow.ofType('step_progress').length).toBeLessThan(total);
-    await waitFor(() => svc.service.gateway.clientCount() === 1, 'the slow client to be gone');
+    await waitFor(() => env.svc.service.gateway.clientCount() === 1, 'the slow client to be gone');
 
-    await cancel(svc, id);
+    await cancel(env.svc, id);
     expect(await fast.waitForClose()).toEqual(CLOSE_CODES.NORMAL);
     expect(fast.messages.at(-1)!.event_type).toBe('execution_cancelled');
   });
@@ -131,7 +113,7 @@ describe('catching up', () => {
   it('when a reading client replays a history far larger than the send bound, then it is paced, not dropped, and goes on live', async () => {
     // ~19 MB of stored events against a 64 KiB bound.
     const history = await gatewayOverHistory(300, 64 * 1024, 30_000);
-    const local = new WsClients(validator, () => history.url);
+    const local = new WsClients(env.validator, () => history.url);
     try {
       const client = await local.open(history.execution.execution_id, { afterSeq: 0 });
       await client.waitUntil(() => client.persistedSeqs().length === 300, 'the whole history', 10_000);
@@ -156,7 +138,7 @@ describe('catching up', () => {
 
   it('when a client stops reading during its replay, then ping/pong drops it and it leaves nothing behind', async () => {
     const history = await gatewayOverHistory(300, 64 * 1024, 100);
-    const local = new WsClients(validator, () => history.url);
+    const local = new WsClients(env.validator, () => history.url);
     try {
       const client = await local.open(history.execution.execution_id, { afterSeq: 0 });
       client.pause();

@@ -3,35 +3,17 @@
  * listener or timer behind; ping/pong drops dead peers; shutdown closes everyone with 1001.
  */
 import { CLOSE_CODES } from '../../generated/asyncapi';
-import { startTestService, type TestService } from '../support/service-harness';
-import { removeTempDirs } from '../support/temp-dir';
 import { waitFor } from '../support/wait';
-import { MessageValidator, WsClients } from '../support/ws-client';
+import { WsClients } from '../support/ws-client';
 import { briefWaitingForAnswers, cancel } from '../support/flows';
+import { startTestService } from '../support/service-harness';
+import { useWsTestService } from '../support/ws-service';
 
 const PING_INTERVAL_MS = 100;
 
-let svc: TestService;
-let validator: MessageValidator;
-let clients: WsClients;
-
-beforeAll(async () => {
-  const [service, loaded] = await Promise.all([
-    // A close timer outlives every wait here, so one left running is seen.
-    startTestService({ gatewayOptions: { pingIntervalMs: PING_INTERVAL_MS, closeTimeoutMs: 60_000 } }),
-    MessageValidator.load(),
-  ]);
-  svc = service;
-  validator = loaded;
-  clients = new WsClients(validator, () => svc.url);
-});
-afterEach(() => {
-  expect(clients.takeViolations()).toEqual([]);
-});
-afterAll(async () => {
-  await clients.closeAll();
-  await svc.stop();
-  await removeTempDirs();
+const env = useWsTestService({
+  // A close timer outlives every wait here, so one left running is seen.
+  gatewayOptions: { pingIntervalMs: PING_INTERVAL_MS, closeTimeoutMs: 60_000 },
 });
 
 /** Timers that keep the process alive (the gateway's close timers among them). */
@@ -40,7 +22,7 @@ function activeTimers(): number {
 }
 
 async function expectReleased(ids: string[]): Promise<void> {
-  const { gateway, engine } = svc.service;
+  const { gateway, engine } = env.svc.service;
   await waitFor(() => gateway.clientCount() === 0, 'every client to be released');
   expect(gateway.channelCount()).toBe(0);
   for (const id of ids) expect([id, engine.bus.listenerCount(id)]).toEqual([id, 0]);
@@ -48,11 +30,11 @@ async function expectReleased(ids: string[]): Promise<void> {
 
 describe('cleanup', () => {
   it('test_websocket_disconnect_cleanup: when clients disconnect, then no client, channel or bus listener is left', async () => {
-    const { gateway, engine } = svc.service;
-    const a = await briefWaitingForAnswers(svc);
-    const b = await briefWaitingForAnswers(svc);
-    const onA = await Promise.all([clients.open(a), clients.open(a), clients.open(a)]);
-    const onB = await clients.open(b);
+    const { gateway, engine } = env.svc.service;
+    const a = await briefWaitingForAnswers(env.svc);
+    const b = await briefWaitingForAnswers(env.svc);
+    const onA = await Promise.all([env.clients.open(a), env.clients.open(a), env.clients.open(a)]);
+    const onB = await env.clients.open(b);
     await Promise.all([...onA, onB].map((c) => c.waitForEvent('snapshot')));
 
     expect(gateway.clientCount()).toBe(4);
@@ -70,12 +52,12 @@ describe('cleanup', () => {
   });
 
   it('when the server closes the clients (terminal event), then no close timer is left running either', async () => {
-    const id = await briefWaitingForAnswers(svc);
+    const id = await briefWaitingForAnswers(env.svc);
     const before = activeTimers();
-    const group = await Promise.all([clients.open(id), clients.open(id), clients.open(id)]);
+    const group = await Promise.all([env.clients.open(id), env.clients.open(id), env.clients.open(id)]);
     await Promise.all(group.map((c) => c.waitForEvent('snapshot')));
 
-    await cancel(svc, id);
+    await cancel(env.svc, id);
     for (const c of group) expect(await c.waitForClose()).toEqual(CLOSE_CODES.NORMAL);
 
     await expectReleased([id]);
@@ -83,8 +65,8 @@ describe('cleanup', () => {
   });
 
   it('when a client disconnects abruptly (no close frame), then it is released too', async () => {
-    const id = await briefWaitingForAnswers(svc);
-    const client = await clients.open(id);
+    const id = await briefWaitingForAnswers(env.svc);
+    const client = await env.clients.open(id);
     await client.waitForEvent('snapshot');
 
     client.ws.terminate();
@@ -95,9 +77,9 @@ describe('cleanup', () => {
 
 describe('ping/pong', () => {
   it('when a peer stops answering pings, then it is dropped while a live peer stays connected', async () => {
-    const id = await briefWaitingForAnswers(svc);
-    const dead = await clients.open(id, { autoPong: false });
-    const live = await clients.open(id);
+    const id = await briefWaitingForAnswers(env.svc);
+    const dead = await env.clients.open(id, { autoPong: false });
+    const live = await env.clients.open(id);
     await Promise.all([dead.waitForEvent('snapshot'), live.waitForEvent('snapshot')]);
 
     const closed = await dead.waitForClose(20 * PING_INTERVAL_MS);
@@ -105,10 +87,10 @@ describe('ping/pong', () => {
     // Terminated without a close frame: the peer is presumed gone.
     expect(closed.code).toBe(1006);
     expect(dead.pings).toBeGreaterThanOrEqual(1);
-    await waitFor(() => svc.service.gateway.clientCount() === 1, 'the dead peer to be released');
+    await waitFor(() => env.svc.service.gateway.clientCount() === 1, 'the dead peer to be released');
     await live.waitUntil(() => live.pings >= 3, 'three pings');
     expect(live.closeInfo).toBeNull();
-    expect(svc.service.engine.bus.listenerCount(id)).toBe(1);
+    expect(env.svc.service.engine.bus.listenerCount(id)).toBe(1);
     await live.close();
     await expectReleased([id]);
   });
@@ -117,7 +99,7 @@ describe('ping/pong', () => {
 describe('shutdown', () => {
   it('when the service stops, then every client is closed with 1001 and a reason, and stop() resolves', async () => {
     const other = await startTestService();
-    const otherClients = new WsClients(validator, () => other.url);
+    const otherClients = new WsClients(env.validator, () => other.url);
     try {
       const id = await briefWaitingForAnswers(other);
       const group = await Promise.all([otherClients.open(id), otherClients.open(id, { afterSeq: 0 })]);

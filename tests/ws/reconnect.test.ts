@@ -5,27 +5,12 @@
  */
 import type { AnyExecutionEvent } from '../../src/domain/types';
 import { progressEvent } from '../../src/events/log';
-import { ADMIN_ACTOR, startTestService, type TestService } from '../support/service-harness';
-import { removeTempDirs } from '../support/temp-dir';
-import { expectContiguous, MessageValidator, streamProblems, WsClients, type WsTestClient } from '../support/ws-client';
+import { ADMIN_ACTOR } from '../support/service-harness';
+import { expectContiguous, streamProblems, type WsTestClient } from '../support/ws-client';
+import { useWsTestService } from '../support/ws-service';
 import { answer, briefWaitingForAnswers, decide, startExecution, storedEvents } from '../support/flows';
 
-let svc: TestService;
-let clients: WsClients;
-
-beforeAll(async () => {
-  const [service, validator] = await Promise.all([startTestService(), MessageValidator.load()]);
-  svc = service;
-  clients = new WsClients(validator, () => svc.url);
-});
-afterEach(() => {
-  expect(clients.takeViolations()).toEqual([]);
-});
-afterAll(async () => {
-  await clients.closeAll();
-  await svc.stop();
-  await removeTempDirs();
-});
+const env = useWsTestService();
 
 function persisted(events: readonly { event_type: string; seq: number }[]): [number, string][] {
   return events
@@ -35,8 +20,8 @@ function persisted(events: readonly { event_type: string; seq: number }[]): [num
 
 /** A step_progress of the execution as the engine publishes it: the seq of the last stored event. */
 async function publishProgress(id: string, delta: string): Promise<void> {
-  const execution = await svc.service.engine.get(id, ADMIN_ACTOR);
-  svc.service.engine.bus.publish(
+  const execution = await env.svc.service.engine.get(id, ADMIN_ACTOR);
+  env.svc.service.engine.bus.publish(
     progressEvent(execution, 'draft_brief', { delta, attempt: 1 }, new Date().toISOString()),
   );
 }
@@ -47,7 +32,7 @@ function duringNextRead<K extends 'get' | 'events'>(
   when: 'before' | 'after',
   during: () => Promise<void>,
 ): () => void {
-  const engine = svc.service.engine;
+  const engine = env.svc.service.engine;
   const original = engine[method];
   let armed = true;
   const hooked = async (...args: unknown[]): Promise<unknown> => {
@@ -67,24 +52,24 @@ function duringNextRead<K extends 'get' | 'events'>(
 /** Drives a project-brief execution at its clarification gate to the end; returns its stored events. */
 async function finish(id: string, client: WsTestClient): Promise<AnyExecutionEvent[]> {
   await client.waitForEvent('waiting_acceptance', 'draft_brief');
-  await decide(svc, id, true);
+  await decide(env.svc, id, true);
   expect((await client.waitForClose()).code).toBe(1000);
-  return storedEvents(svc, id);
+  return storedEvents(env.svc, id);
 }
 
 describe('reconnect with after_seq', () => {
   it('when a client drops in the middle of a run and reconnects with after_seq, then the two streams join with no gap and no duplicate', async () => {
-    const id = await briefWaitingForAnswers(svc);
-    const first = await clients.open(id, { afterSeq: 0 });
+    const id = await briefWaitingForAnswers(env.svc);
+    const first = await env.clients.open(id, { afterSeq: 0 });
     await first.waitForEvent('waiting_clarification');
-    await answer(svc, id);
+    await answer(env.svc, id);
     // Leave as soon as the next step starts; the run goes on without us.
     await first.waitForEvent('step_started', 'draft_brief');
     await first.close();
     const n = first.persistedSeqs().at(-1)!;
 
-    await svc.waitForStatus(id, 'waiting_acceptance');
-    const second = await clients.open(id, { afterSeq: n });
+    await env.svc.waitForStatus(id, 'waiting_acceptance');
+    const second = await env.clients.open(id, { afterSeq: n });
     const stored = await finish(id, second);
 
     expect(streamProblems(first.messages, 0)).toEqual([]);
@@ -96,13 +81,13 @@ describe('reconnect with after_seq', () => {
 
   for (const when of ['before', 'after'] as const) {
     it(`when events are stored and published ${when} the replay reads the store, then each is sent once, in order`, async () => {
-      const id = await briefWaitingForAnswers(svc);
+      const id = await briefWaitingForAnswers(env.svc);
       const restore = duringNextRead('events', when, async () => {
         await publishProgress(id, 'a delta from before the gate was answered');
-        await answer(svc, id);
+        await answer(env.svc, id);
       });
       try {
-        const client = await clients.open(id, { afterSeq: 1 });
+        const client = await env.clients.open(id, { afterSeq: 1 });
         const stored = await finish(id, client);
 
         expect(streamProblems(client.messages, 1)).toEqual([]);
@@ -114,13 +99,13 @@ describe('reconnect with after_seq', () => {
     });
 
     it(`when events are stored and published ${when} the snapshot is read, then the snapshot and the live events join without overlap`, async () => {
-      const id = await briefWaitingForAnswers(svc);
+      const id = await briefWaitingForAnswers(env.svc);
       const restore = duringNextRead('get', when, async () => {
         await publishProgress(id, 'a delta from before the gate was answered');
-        await answer(svc, id);
+        await answer(env.svc, id);
       });
       try {
-        const client = await clients.open(id);
+        const client = await env.clients.open(id);
         const stored = await finish(id, client);
         const snapshot = client.ofType('snapshot')[0]!;
 
@@ -142,25 +127,25 @@ describe('reconnect with after_seq', () => {
     // Every third failed attempt pauses the run and it is resumed at once: a long, fast stream of
     // stored events (step_started, step_failed, execution_paused, execution_resumed), then success.
     const cycles = 25;
-    svc.fake.script(
+    env.svc.fake.script(
       'summarize',
       Array.from({ length: 3 * cycles }, () => ({ kind: 'fail' as const, retryable: true })),
     );
     const resumeErrors: unknown[] = [];
     let id = '';
-    const stopResuming = svc.service.engine.bus.on('execution_paused', (event) => {
+    const stopResuming = env.svc.service.engine.bus.on('execution_paused', (event) => {
       if (event.execution_id !== id) return;
-      svc.service.engine.resume(id, ADMIN_ACTOR).catch((err: unknown) => resumeErrors.push(err));
+      env.svc.service.engine.resume(id, ADMIN_ACTOR).catch((err: unknown) => resumeErrors.push(err));
     });
     try {
-      id = await startExecution(svc, 'quick-summary', { text: 'Water the plants every week.' });
+      id = await startExecution(env.svc, 'quick-summary', { text: 'Water the plants every week.' });
 
       const follow = async (chunk: number): Promise<{ seqs: number[]; connections: number; problems: string[] }> => {
         const seqs: number[] = [];
         const problems: string[] = [];
         for (let connections = 1; ; connections++) {
           const after = seqs.at(-1) ?? 0;
-          const client = await clients.open(id, { afterSeq: after });
+          const client = await env.clients.open(id, { afterSeq: after });
           const leaveAt = 1 + (connections % chunk);
           await client.waitUntil(
             () => client.messages.length >= leaveAt || client.closeInfo !== null,
@@ -177,11 +162,11 @@ describe('reconnect with after_seq', () => {
           }
         }
       };
-      const steady = await clients.open(id, { afterSeq: 0 });
+      const steady = await env.clients.open(id, { afterSeq: 0 });
       const followers = await Promise.all([follow(2), follow(5), follow(9)]);
       expect((await steady.waitForClose(10_000)).code).toBe(1000);
 
-      const stored = await storedEvents(svc, id);
+      const stored = await storedEvents(env.svc, id);
       const last = stored.at(-1)!;
       expect(last.event_type).toBe('execution_completed');
       expect(last.seq).toBeGreaterThan(6 * cycles);
