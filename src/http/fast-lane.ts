@@ -71,18 +71,18 @@ function resolve(doc: Json, node: unknown): { value: Json; at: string | null } {
   return { value: value as Json, at: `${SPEC_ID}${ref}` };
 }
 
-/** The routes of every operation that qualifies (see the header comment), compiled. */
-function compileRoutes(deps: FastLaneDeps): Route[] {
-  const doc = deps.openapi as unknown as Json;
-  const paramsAjv = new Ajv2020({ strict: false, coerceTypes: true, validateFormats: true });
-  const responseAjv = new Ajv2020({ strict: false, validateFormats: true });
-  for (const ajv of [paramsAjv, responseAjv]) {
-    addFormats(ajv);
-    ajv.addSchema({ ...structuredClone(doc), $id: SPEC_ID });
-  }
-  const routes: Route[] = [];
-  for (const [path, item] of Object.entries(deps.openapi.paths)) {
-    const op = (item as Json).get as Json | undefined;
+interface Candidate {
+  path: string;
+  operationId: OperationId;
+  isPublic: boolean;
+  params: { param: Parameter; schemaAt: string }[];
+}
+
+/** Every GET operation that qualifies (see the header comment), read from the spec. */
+function qualifyingOperations(doc: Json): Candidate[] {
+  const out: Candidate[] = [];
+  for (const [path, item] of Object.entries(doc.paths as Record<string, Json>)) {
+    const op = item.get as Json | undefined;
     if (!op) continue;
     const ok = (op.responses as Json)['200'];
     const content = ok ? Object.keys((resolve(doc, ok).value.content as Json | undefined) ?? {}) : [];
@@ -100,46 +100,60 @@ function compileRoutes(deps: FastLaneDeps): Route[] {
         });
       });
     };
-    collect((item as Json).parameters, ['paths', path, 'parameters']);
+    collect(item.parameters, ['paths', path, 'parameters']);
     collect(op.parameters, ['paths', path, 'get', 'parameters']);
     const params = [...where.values()];
     if (params.some(({ param }) => param.in !== 'path' && param.in !== 'header')) continue;
+    out.push({
+      path,
+      operationId: op.operationId as OperationId,
+      isPublic: Array.isArray(op.security) && op.security.length === 0,
+      params,
+    });
+  }
+  return out;
+}
 
+function specAjv(doc: Json, options: { coerceTypes: boolean }): Ajv2020 {
+  const ajv = new Ajv2020({ strict: false, validateFormats: true, ...options });
+  addFormats(ajv);
+  ajv.addSchema({ ...structuredClone(doc), $id: SPEC_ID });
+  return ajv;
+}
+
+/** The qualifying operations as routes, their validators compiled from the spec. */
+function compileRoutes(deps: FastLaneDeps): Route[] {
+  const doc = deps.openapi as unknown as Json;
+  // Parameters are coerced, as express-openapi-validator coerces them; responses never are.
+  const paramsAjv = specAjv(doc, { coerceTypes: true });
+  const responseAjv = deps.validateResponses ? specAjv(doc, { coerceTypes: false }) : undefined;
+  const key = (param: Parameter): string => (param.in === 'header' ? param.name.toLowerCase() : param.name);
+  const routes = qualifyingOperations(doc).map(({ path, operationId, isPublic, params }): Route => {
     const group = (place: string): Json => {
       const mine = params.filter(({ param }) => param.in === place);
       return {
         type: 'object',
-        properties: Object.fromEntries(
-          mine.map(({ param, schemaAt }) => [
-            place === 'header' ? param.name.toLowerCase() : param.name,
-            { $ref: schemaAt },
-          ]),
-        ),
-        required: mine
-          .filter(({ param }) => param.required)
-          .map(({ param }) => (place === 'header' ? param.name.toLowerCase() : param.name)),
+        properties: Object.fromEntries(mine.map(({ param, schemaAt }) => [key(param), { $ref: schemaAt }])),
+        required: mine.filter(({ param }) => param.required).map(({ param }) => key(param)),
       };
     };
-    const operationId = op.operationId as OperationId;
-    routes.push({
+    return {
       operationId,
       segments: path.split('/').map((s) => (/^\{[^}]+\}$/.test(s) ? { param: s.slice(1, -1) } : s)),
-      isPublic: Array.isArray(op.security) && op.security.length === 0,
-      headers: params.filter(({ param }) => param.in === 'header').map(({ param }) => param.name.toLowerCase()),
+      isPublic,
+      headers: params.filter(({ param }) => param.in === 'header').map(({ param }) => key(param)),
       validateParams: paramsAjv.compile({
         type: 'object',
         properties: { path: group('path'), header: group('header') },
       }),
-      validateResponse: deps.validateResponses
-        ? responseAjv.compile({
-            $ref: pointer('paths', path, 'get', 'responses', '200', 'content', 'application/json', 'schema'),
-          })
-        : undefined,
+      validateResponse: responseAjv?.compile({
+        $ref: pointer('paths', path, 'get', 'responses', '200', 'content', 'application/json', 'schema'),
+      }),
       handler: deps.handlers[operationId] as OperationHandler<OperationId>,
-    });
-  }
+    };
+  });
   // As OpenAPI matches paths: a concrete segment before a template (`/a/b` before `/a/{x}`).
-  const templated = (r: Route): number => r.segments.filter((s) => typeof s !== 'string').length;
+  const templated = (r: Route): number => r.segments.filter((seg) => typeof seg !== 'string').length;
   return routes.sort((a, b) => templated(a) - templated(b));
 }
 
@@ -250,13 +264,5 @@ export function withFastLane(deps: FastLaneDeps, fallback: RequestListener): Req
 
 /** The operations the lane serves (for tests and the README). */
 export function fastLaneOperations(openapi: OpenApiDocument): string[] {
-  return compileRoutes({
-    openapi,
-    handlers: {} as OperationHandlers,
-    authenticate: () => null,
-    requestLog: () => undefined,
-    metrics: { observeHttp: () => undefined, countFastLane: () => undefined },
-    etag: undefined,
-    validateResponses: false,
-  }).map((r) => r.operationId);
+  return qualifyingOperations(openapi as unknown as Json).map((c) => c.operationId);
 }
